@@ -1,14 +1,22 @@
 # galprior: deep generative galaxy priors for strong lensing and deblending.
 # Table of contents only: configuration, validation, stages, and the targets.
+import os
+import sys
+
 from snakemake.utils import min_version, validate
+
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))  # the package of this checkout
+from galprior.config import check_config
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The quick default, found beside this file; presets (--configfile) are loaded over it.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
+check_config(config)
 
 
 include: "workflow/rules/common.smk"

@@ -1,12 +1,14 @@
-# Shared helpers of the rule files: output paths and the targets of `rule all`.
+# Shared helpers of the stages (paths, resources, the targets of the workflow).
 import os
 from pathlib import Path
+
+from galprior.config import galaxy_sources
 
 # Jobs import the package from this checkout (src/), so a conda environment from
 # envs/ needs only the third-party dependencies and always runs this version.
 _SRC = str(Path(workflow.basedir) / "src")
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 )
 
 RESULTS = config["output_dir"]
@@ -19,12 +21,10 @@ def galaxy_store(product, split, source=GALAXY_SOURCE):
     return f"{RESULTS}/galaxies/{source}/{product}/{split}.zarr"
 
 
-def log_path(rule_name, name="all"):
-    return f"{RESULTS}/logs/{rule_name}/{name}.log"
-
-
-def benchmark_path(rule_name, name="all"):
-    return f"{RESULTS}/benchmarks/{rule_name}/{name}.tsv"
+def cosmos_input(wildcards):
+    """The COSMOS folder as a rule input when the workflow downloads it."""
+    cosmos = config["galaxies"]["cosmos"]
+    return [cosmos["directory"]] if wildcards.source == "cosmos" and cosmos["download"] else []
 
 
 def rule_resources(rule_name):
@@ -36,7 +36,7 @@ def rule_resources(rule_name):
 
 def all_targets():
     targets = []
-    for source in [GALAXY_SOURCE] + config["galaxies"]["extra_sources"]:
+    for source in galaxy_sources(config):
         for product in config["galaxies"]["products"]:
             targets += [galaxy_store(product, split, source) for split in SPLITS]
             targets.append(f"{RESULTS}/figures/galaxies/{source}_{product}.png")

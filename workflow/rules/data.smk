@@ -2,6 +2,8 @@
 
 
 rule prepare_galaxies:
+    input:
+        cosmos=cosmos_input,
     output:
         train=directory(f"{RESULTS}/galaxies/{{source}}/{{product}}/train.zarr"),
         val=directory(f"{RESULTS}/galaxies/{{source}}/{{product}}/val.zarr"),
@@ -23,3 +25,19 @@ rule prepare_galaxies:
         "../../envs/data.yaml"
     script:
         "../scripts/prepare_galaxies.py"
+
+
+rule download_cosmos:
+    # Opt-in (galaxies.cosmos.download: true): GalSim's COSMOS 25.2 training sample.
+    output:
+        directory(config["galaxies"]["cosmos"]["directory"] or "resources/cosmos-unset"),
+    params:
+        parent=lambda wildcards, output: os.path.dirname(os.path.abspath(output[0])),
+    log:
+        f"{RESULTS}/logs/download_cosmos/all.log",
+    resources:
+        **rule_resources("download_cosmos"),
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "galsim_download_cosmos -s 25.2 -d {params.parent} --nolink -q -v 1 > {log} 2>&1"

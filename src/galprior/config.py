@@ -1,0 +1,61 @@
+"""Checks of a workflow configuration that a JSON schema cannot express.
+
+The schema (``workflow/schemas/config.schema.yaml``) fixes keys, types and defaults;
+:func:`check_config` then checks what depends on the file system or on several keys
+at once, so that the run stops at start-up with a message naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+DOWNLOAD_NAME = "COSMOS_25.2_training_sample"
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the key."""
+
+
+def galaxy_sources(config: dict[str, Any]) -> list[str]:
+    """Every galaxy source the configuration prepares (main source first)."""
+    galaxies = config["galaxies"]
+    return list(dict.fromkeys([galaxies["source"], *galaxies["extra_sources"]]))
+
+
+def check_cosmos(cosmos: dict[str, Any]) -> None:
+    """The COSMOS directory and catalogue exist (unless the workflow downloads them)."""
+    if cosmos["download"]:
+        if cosmos["directory"] is None or Path(cosmos["directory"]).name != DOWNLOAD_NAME:
+            raise ConfigError(
+                f"galaxies.cosmos.directory: {cosmos['directory']} must end in "
+                f"{DOWNLOAD_NAME} when galaxies.cosmos.download is true (that is the "
+                "folder galsim_download_cosmos -s 25.2 unpacks)"
+            )
+        return
+    directory = cosmos["directory"]
+    if directory is None:
+        raise ConfigError(
+            "galaxies.cosmos.directory is null, but a galaxy source is 'cosmos': set it "
+            "to a GalSim COSMOS folder (galsim_download_cosmos -s 25.2) or set "
+            "galaxies.cosmos.download: true"
+        )
+    path = Path(directory).expanduser()
+    if not path.is_dir():
+        raise ConfigError(
+            f"galaxies.cosmos.directory: {directory} is not a directory; expected a "
+            "GalSim COSMOS folder (galsim_download_cosmos -s 25.2 -d resources/)"
+        )
+    catalog = path / cosmos["catalog_file"]
+    if not catalog.is_file():
+        raise ConfigError(
+            f"galaxies.cosmos.catalog_file: {catalog} does not exist; expected the "
+            "RealGalaxyCatalog FITS file of the COSMOS folder"
+        )
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the first key whose value cannot work."""
+    if "cosmos" in galaxy_sources(config):
+        check_cosmos(config["galaxies"]["cosmos"])

@@ -1,0 +1,63 @@
+"""Configuration errors stop the workflow at start-up with a message naming the key."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+
+
+def dry_run(tmp_path: Path, *configfiles: Path, config: dict | None = None):
+    args = [*SNAKEMAKE, "-n", "--directory", str(tmp_path)]
+    if config is not None:
+        override = tmp_path / "override.yaml"
+        override.write_text(yaml.safe_dump(config))
+        configfiles = (*configfiles, override)
+    if configfiles:
+        args += ["--configfile", *map(str, configfiles)]
+    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("preset", ["config/config.yaml", "config/presets/ci.yaml",
+                                    "config/presets/paper.yaml"])
+def test_every_preset_lists_its_dag(tmp_path, preset):
+    result = dry_run(tmp_path, ROOT / preset)
+    assert result.returncode == 0, result.stdout
+    assert "prepare_galaxies" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "config, named",
+    [
+        ({"galaxies": {"sourse": "cosmos"}}, "sourse"),
+        ({"galaxies": {"chianese": {"snr_mni": 3}}}, "snr_mni"),
+        ({"seed": "forty-two"}, "forty-two"),
+        ({"galaxies": {"products": ["chianesse"]}}, "chianesse"),
+    ],
+)
+def test_misspelt_key_or_wrong_type_stops_the_run_naming_it(tmp_path, config, named):
+    result = dry_run(tmp_path, config=config)
+    assert result.returncode != 0
+    assert "Error validating config file" in result.stdout
+    assert named in result.stdout
+
+
+def test_missing_cosmos_directory_stops_the_run_naming_it(tmp_path):
+    missing = tmp_path / "no-such-cosmos"
+    result = dry_run(tmp_path, config={"galaxies": {"source": "cosmos",
+                                                    "cosmos": {"directory": str(missing)}}})
+    assert result.returncode != 0
+    assert "galaxies.cosmos.directory" in result.stdout
+    assert str(missing) in result.stdout
+
+
+def test_lint_reports_nothing(tmp_path):
+    result = subprocess.run([*SNAKEMAKE, "--lint", "--directory", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout
+    assert "Congratulations" in result.stdout + result.stderr
