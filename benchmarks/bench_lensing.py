@@ -8,7 +8,9 @@ Times forward and forward+backward (gradients w.r.t. the 8 lens parameters and t
 number of torch threads, and prints the max |difference| between the images.
 
 Run: ``.venv/bin/python benchmarks/bench_lensing.py [--threads 2] [--axis-ratio 0.6]``
-(needs the ``bench`` extra: caustics, lenstronomy).
+(needs lenstronomy, from the ``bench`` extra, and caustics installed without its
+dependency pins: ``pip install --no-deps caustics caskade graphviz``, because caustics
+declares astropy>=7 while blending-toolkit pins astropy<7; it runs on astropy 6).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def make_inputs(axis_ratio: float, seed: int = 0):
     return lens, src, source_params
 
 
-def bench_ours(lens, src, sp, repeat):
+def bench_ours(lens, src, sp):
     dt = torch.float32
     sim = LensSimulator(N_PIX, PIXEL_SCALE, dtype=dt)
     lp = torch.tensor(lens, dtype=dt)[None].requires_grad_()
@@ -72,11 +74,10 @@ def bench_ours(lens, src, sp, repeat):
         gl, gs = torch.autograd.grad(img.sum(), (lp, s))
         return gl, gs
 
-    image = fwd()[0].numpy()
-    return timeit(fwd, repeat), timeit(fwd_bwd, repeat), image
+    return fwd, fwd_bwd, fwd()[0].numpy()
 
 
-def bench_caustics(lens, src, sp, repeat):
+def bench_caustics(lens, src, sp):
     import caustics
 
     dt = torch.float32
@@ -104,11 +105,10 @@ def bench_caustics(lens, src, sp, repeat):
         img = sim(params)
         return torch.autograd.grad(img.sum(), params)
 
-    image = fwd().numpy()
-    return timeit(fwd, repeat), timeit(fwd_bwd, repeat), image
+    return fwd, fwd_bwd, fwd().numpy()
 
 
-def bench_lenstronomy(lens, src, sp, repeat):
+def bench_lenstronomy(lens, src, sp):
     from lenstronomy.LensModel.lens_model import LensModel
     from scipy.ndimage import map_coordinates
 
@@ -125,26 +125,35 @@ def bench_lenstronomy(lens, src, sp, repeat):
         row = (by - sp[3]) / sp[1] * N_SRC + (N_SRC - 1) / 2
         return sp[0] * map_coordinates(src, [row, col], order=1, mode="grid-constant", cval=0.0)
 
-    image = fwd()
-    return timeit(fwd, max(3, repeat // 5), warmup=1), float("nan"), image
+    return fwd, None, fwd()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--axis-ratio", type=float, default=0.6)
-    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=10, help="calls per timing")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     lens, src, sp = make_inputs(args.axis_ratio)
-    ours = bench_ours(lens, src, sp, args.repeat)
-    results = {"galprior": ours}
+    peers = {"galprior": bench_ours(lens, src, sp)}
     try:
-        results["caustics"] = bench_caustics(lens, src, sp, args.repeat)
+        peers["caustics"] = bench_caustics(lens, src, sp)
     except ImportError:
         log.warning("caustics not installed; skipped")
-    results["lenstronomy"] = bench_lenstronomy(lens, src, sp, args.repeat)
+    peers["lenstronomy"] = bench_lenstronomy(lens, src, sp)
+    # Interleaved rounds so that a change of machine load hits every code alike;
+    # the reported time is the median over rounds of the per-round median.
+    rounds: dict[str, list[list[float]]] = {name: [[], []] for name in peers}
+    for _ in range(args.rounds):
+        for name, (fwd, fwd_bwd, _img) in peers.items():
+            n = args.repeat if name != "lenstronomy" else max(2, args.repeat // 5)
+            rounds[name][0].append(timeit(fwd, n, warmup=1))
+            rounds[name][1].append(timeit(fwd_bwd, n, warmup=1) if fwd_bwd else float("nan"))
+    results = {name: (float(np.median(r[0])), float(np.median(r[1])), peers[name][2]) for name, r in rounds.items()}
+    ours = results["galprior"]
     log.info("256x256 image, 64x64 source, EPL(q=%.2f, gamma=%.2f)+shear, float32, %d threads, torch %s",
              args.axis_ratio, lens[1], args.threads, torch.__version__)
     log.info("%-12s %12s %16s %14s %18s %16s", "code", "forward ms", "fwd+bwd ms", "ours/peer fwd", "ours/peer fwd+bwd", "max|img-ours|")
