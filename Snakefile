@@ -21,6 +21,8 @@ check_config(config)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/lenses.smk"
+include: "workflow/rules/training.smk"
 include: "workflow/rules/figures.smk"
 
 

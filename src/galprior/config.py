@@ -7,11 +7,20 @@ at once, so that the run stops at start-up with a message naming the key.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 
 DOWNLOAD_NAME = "COSMOS_25.2_training_sample"
+
+
+def config_hash(*configs: Any) -> str:
+    """Short stable hash of configuration values (sorted JSON, SHA-256, 16 hex digits)."""
+    text = json.dumps(configs[0] if len(configs) == 1 else list(configs), sort_keys=True,
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class ConfigError(ValueError):

@@ -2,7 +2,7 @@
 import os
 from pathlib import Path
 
-from galprior.config import galaxy_sources
+from galprior.config import config_hash as settings_hash, galaxy_sources
 
 # Jobs import the package from this checkout (src/), so a conda environment from
 # envs/ needs only the third-party dependencies and always runs this version.
@@ -40,4 +40,13 @@ def all_targets():
         for product in config["galaxies"]["products"]:
             targets += [galaxy_store(product, split, source) for split in SPLITS]
             targets.append(f"{RESULTS}/figures/galaxies/{source}_{product}.png")
+    targets += [
+        f"{RESULTS}/figures/chianese/mock_lenses.png",
+        f"{RESULTS}/tables/chianese/table1_snr.csv",
+        f"{RESULTS}/figures/adam/mock_lenses.png",
+        f"{RESULTS}/models/vae/latent_prior.npz",
+        f"{RESULTS}/figures/chianese/vae_loss.png",
+        f"{RESULTS}/figures/chianese/fig2_reconstructions.png",
+        f"{RESULTS}/figures/chianese/fig3_rotation_test.png",
+    ]
     return targets

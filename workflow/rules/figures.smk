@@ -5,7 +5,12 @@ rule plot_galaxies:
     input:
         test=f"{RESULTS}/galaxies/{{source}}/{{product}}/test.zarr",
     output:
-        figure=f"{RESULTS}/figures/galaxies/{{source}}_{{product}}.png",
+        figure=report(
+            f"{RESULTS}/figures/galaxies/{{source}}_{{product}}.png",
+            caption="../report/galaxies.rst",
+            category="Galaxy sets",
+            subcategory="{source} {product}",
+        ),
     params:
         n_galaxies=config["figures"]["n_galaxies"],
     log:
@@ -19,3 +24,95 @@ rule plot_galaxies:
         "../../envs/plots.yaml"
     script:
         "../scripts/plot_galaxies.py"
+
+
+rule plot_mock_lenses:
+    input:
+        mocks=f"{RESULTS}/lenses/chianese_mocks.zarr",
+    output:
+        figure=report(
+            f"{RESULTS}/figures/chianese/mock_lenses.png",
+            caption="../report/mock_lenses.rst",
+            category="Chianese et al. 2020",
+            subcategory="Mock lenses",
+        ),
+    params:
+        n_systems=config["figures"]["n_systems"],
+    log:
+        f"{RESULTS}/logs/plot_mock_lenses/all.log",
+    resources:
+        **rule_resources("plot_mock_lenses"),
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_mock_lenses.py"
+
+
+rule plot_score_lenses:
+    input:
+        mocks=f"{RESULTS}/lenses/score_mocks.zarr",
+    output:
+        figure=report(
+            f"{RESULTS}/figures/adam/mock_lenses.png",
+            caption="../report/score_lenses.rst",
+            category="Adam et al. 2022",
+            subcategory="Mock lenses",
+        ),
+    params:
+        n_systems=config["figures"]["n_systems"],
+    log:
+        f"{RESULTS}/logs/plot_score_lenses/all.log",
+    resources:
+        **rule_resources("plot_score_lenses"),
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_score_lenses.py"
+
+
+rule plot_vae_training:
+    input:
+        history=f"{RESULTS}/models/vae/history.csv",
+    output:
+        figure=report(
+            f"{RESULTS}/figures/chianese/vae_loss.png",
+            caption="../report/vae_loss.rst",
+            category="Chianese et al. 2020",
+            subcategory="VAE",
+        ),
+    log:
+        f"{RESULTS}/logs/plot_vae_training/all.log",
+    resources:
+        **rule_resources("plot_vae_training"),
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_vae_training.py"
+
+
+rule plot_reconstructions:
+    input:
+        reconstructions=f"{RESULTS}/models/vae/reconstructions.zarr",
+    output:
+        fig2=report(
+            f"{RESULTS}/figures/chianese/fig2_reconstructions.png",
+            caption="../report/fig2_reconstructions.rst",
+            category="Chianese et al. 2020",
+            subcategory="Fig. 2",
+        ),
+        fig3=report(
+            f"{RESULTS}/figures/chianese/fig3_rotation_test.png",
+            caption="../report/fig3_rotation_test.rst",
+            category="Chianese et al. 2020",
+            subcategory="Fig. 3",
+        ),
+    params:
+        n_galaxies=config["figures"]["n_galaxies"],
+    log:
+        f"{RESULTS}/logs/plot_reconstructions/all.log",
+    resources:
+        **rule_resources("plot_reconstructions"),
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_reconstructions.py"

@@ -56,6 +56,17 @@ noise_sigma        (S,)         float64  per-pixel Gaussian noise std (image uni
 galaxy_index       (S,)         int64    row of the source galaxy in the test split
 =================  ===========  =======  ===================================================
 
+``ReconstructionSet`` (``results/models/vae/reconstructions.zarr``; layout
+``reconstruction_set``), Chianese et al. 2020 Figs. 2-3:
+
+=================  ===========  =======  ===================================================
+images             (N, H, W)    float32  test galaxies (max 1)
+reconstructions    (N, H, W)    float32  decoder output at the encoder mean
+rotated            (A, N, H, W) float32  rotated by ``attrs['angles'][a]`` degrees,
+                                         reconstructed, rotated back
+galaxy_index       (N,)         int64    row of the galaxy in the test split
+=================  ===========  =======  ===================================================
+
 Every store carries in its attributes: ``layout``, ``layout_version``,
 ``galprior_version``, ``created`` (UTC ISO time), ``seed``, ``config_hash``, ``units``
 (array name -> unit) and the layout-specific keys above, and ``complete: True``, which
@@ -71,8 +82,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
-import json
 import logging
 import os
 import shutil
@@ -86,6 +95,7 @@ import pandas as pd
 import zarr
 
 from galprior import __version__
+from galprior.config import config_hash
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +115,6 @@ class ArraySpec:
     dtype: str
     unit: str
     description: str
-
-
-def config_hash(config: dict[str, Any]) -> str:
-    """Short stable hash of a configuration (sorted JSON, SHA-256, 16 hex digits)."""
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def provenance(seed: int | None, config: dict[str, Any] | None) -> dict[str, Any]:
@@ -401,4 +405,25 @@ class ScoreLensSet(Store):
     lens_parameters: np.ndarray
     source_parameters: np.ndarray
     noise_sigma: np.ndarray
+    galaxy_index: np.ndarray
+
+
+@dataclass
+class ReconstructionSet(Store):
+    """VAE reconstructions of test galaxies, plain and rotated (Chianese Figs. 2-3)."""
+
+    LAYOUT: ClassVar[str] = "reconstruction_set"
+    SPEC: ClassVar[tuple[ArraySpec, ...]] = (
+        ArraySpec("images", ("N", "H", "W"), "float32", "image", "test galaxies"),
+        ArraySpec("reconstructions", ("N", "H", "W"), "float32", "image",
+                  "decoder output at the encoder mean"),
+        ArraySpec("rotated", ("A", "N", "H", "W"), "float32", "image",
+                  "rotate by attrs['angles'][a], reconstruct, rotate back"),
+        ArraySpec("galaxy_index", ("N",), "int64", "1", "row in the test galaxy split"),
+    )
+    REQUIRED_ATTRS: ClassVar[tuple[str, ...]] = ("angles",)
+
+    images: np.ndarray
+    reconstructions: np.ndarray
+    rotated: np.ndarray
     galaxy_index: np.ndarray

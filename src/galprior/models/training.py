@@ -35,21 +35,11 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from galprior.models import checkpoint
-from galprior.models.vae import VAE
+from galprior.models.vae import VAE, images_to_tensor
 
 logger = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("epoch", "train_elbo", "val_elbo")
-
-
-def images_to_tensor(images: np.ndarray, image_size: int) -> Tensor:
-    """``(N, H, W)`` float images as a ``(N, 1, H, W)`` float32 tensor (no copy if possible)."""
-    array = np.asarray(images, dtype=np.float32)
-    if array.ndim != 3 or array.shape[1:] != (image_size, image_size) or len(array) == 0:
-        raise ValueError(f"expected images of shape (N>0, {image_size}, {image_size}), got {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError("images contain NaN or infinite values")
-    return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(1)
 
 
 def train_epoch(

@@ -45,6 +45,7 @@ import logging
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -100,6 +101,16 @@ def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None
     """Draw ``z = mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)``."""
     eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     return mu + torch.exp(0.5 * logvar) * eps
+
+
+def images_to_tensor(images: np.ndarray, image_size: int) -> Tensor:
+    """``(N, H, W)`` float images as a ``(N, 1, H, W)`` float32 tensor (no copy if possible)."""
+    array = np.asarray(images, dtype=np.float32)
+    if array.ndim != 3 or array.shape[1:] != (image_size, image_size) or len(array) == 0:
+        raise ValueError(f"expected images of shape (N>0, {image_size}, {image_size}), got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError("images contain NaN or infinite values")
+    return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(1)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,108 @@
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from galprior.models import checkpoint
+from galprior.models.training import (
+    EarlyStopping,
+    evaluate,
+    fit_vae,
+    history_to_frame,
+    images_to_tensor,
+    train_epoch,
+)
+from galprior.models.vae import VAE
+
+
+TINY = {"image_size": 16, "latent_dim": 4, "base_width": 4}  # as conftest's tiny_vae
+
+
+def test_training_steps_increase_elbo_on_fixed_batch(tiny_vae, blobs):
+    x = images_to_tensor(blobs[:16], 16)
+    optimizer = torch.optim.Adam(tiny_vae.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    before = evaluate(tiny_vae, x, 16, seed=3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(15):
+        train_epoch(tiny_vae, optimizer, x, 16, gen)
+    assert evaluate(tiny_vae, x, 16, seed=3) > before
+
+
+def test_evaluate_is_reproducible_and_leaves_global_rng_alone(tiny_vae, blobs):
+    x = images_to_tensor(blobs, 16)
+    state = torch.get_rng_state()
+    assert evaluate(tiny_vae, x, 8, seed=1) == evaluate(tiny_vae, x, 8, seed=1)
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_images_to_tensor_checks_shape():
+    with pytest.raises(ValueError, match="shape"):
+        images_to_tensor(np.zeros((3, 8, 8), np.float32), 16)
+    assert images_to_tensor(np.zeros((3, 16, 16)), 16).shape == (3, 1, 16, 16)
+
+
+def test_early_stopping():
+    stopper = EarlyStopping(patience=2, min_delta=0.5)
+    assert stopper.update(1.0, 1)
+    assert not stopper.update(1.4, 2)  # below min_delta
+    assert not stopper.should_stop
+    assert not stopper.update(0.0, 3)
+    assert stopper.should_stop and stopper.best_epoch == 1
+    restored = EarlyStopping(patience=2, min_delta=0.5)
+    restored.load_state_dict(stopper.state_dict())
+    assert restored == stopper
+
+
+def _fit(tmp_dir, blobs, epochs, **kwargs):
+    torch.manual_seed(0)
+    model = VAE(**TINY)
+    history = fit_vae(
+        model, blobs[:32], blobs[32:], epochs=epochs, checkpoint_dir=tmp_dir, batch_size=8,
+        lr=1e-2, patience=5, seed=7, progress=False, **kwargs,
+    )
+    return model, history
+
+
+def test_fit_writes_checkpoints_and_history(tmp_path, blobs, caplog):
+    with caplog.at_level(logging.INFO, logger="galprior.models.training"):
+        model, history = _fit(tmp_path, blobs, epochs=2)
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()
+    assert not list(tmp_path.glob(".*tmp"))
+    assert "epoch 2" in caplog.text
+    frame = history_to_frame(history)
+    assert list(frame.columns) == ["epoch", "train_elbo", "val_elbo"] and len(frame) == 2
+    best = checkpoint.load_best_weights(tmp_path)
+    assert best["val_elbo"] == max(h["val_elbo"] for h in history)
+    for name, tensor in model.state_dict().items():  # restore_best loaded these
+        assert torch.equal(tensor, best["model"][name])
+
+
+def test_resume_after_kill_matches_uninterrupted_run(tmp_path, blobs):
+    full_model, full_history = _fit(tmp_path / "full", blobs, epochs=3, restore_best=False)
+
+    _fit(tmp_path / "killed", blobs, epochs=2, restore_best=False)  # the job dies after epoch 2
+    (tmp_path / "killed" / ".last.pt.deadbeef.tmp").write_bytes(b"half-written")  # killed mid-save
+    resumed_model, resumed_history = _fit(tmp_path / "killed", blobs, epochs=3, restore_best=False)
+
+    assert [h["epoch"] for h in resumed_history] == [1, 2, 3]
+    assert resumed_history == full_history
+    for name, tensor in full_model.state_dict().items():
+        assert torch.equal(tensor, resumed_model.state_dict()[name]), name
+
+
+def test_resume_refuses_other_settings(tmp_path, blobs):
+    _fit(tmp_path, blobs, epochs=1)
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="other training settings"):
+        fit_vae(VAE(**TINY), blobs[:32], blobs[32:], epochs=2, checkpoint_dir=tmp_path, batch_size=16, progress=False)
+
+
+def test_early_stopping_ends_training(tmp_path, blobs):
+    torch.manual_seed(0)
+    history = fit_vae(
+        VAE(**TINY), blobs[:32], blobs[32:], epochs=50, checkpoint_dir=tmp_path, batch_size=8,
+        lr=1e-2, patience=1, min_delta=1e12, progress=False,
+    )
+    assert len(history) == 2  # epoch 1 improves on -inf, epoch 2 cannot beat it by 1e12

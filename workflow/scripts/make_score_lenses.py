@@ -1,0 +1,13 @@
+"""Render the Adam et al. 2022 SIE + shear mock lenses from the test galaxies."""
+
+from galprior.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from galprior.data.store import GalaxySet  # noqa: E402
+from galprior.lensing.products import adam_mock_set  # noqa: E402
+
+options = snakemake.params.options
+mocks = adam_mock_set(GalaxySet.load(snakemake.input.test), seed=snakemake.params.seed,
+                      **options)
+mocks.save(snakemake.output.mocks, seed=snakemake.params.seed, config=options)

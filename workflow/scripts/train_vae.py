@@ -1,0 +1,21 @@
+"""Train the Chianese et al. 2020 VAE on the train/val galaxy splits."""
+
+from pathlib import Path
+
+from galprior.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from galprior.data.store import GalaxySet  # noqa: E402
+from galprior.models.products import train_vae_on_galaxies  # noqa: E402
+
+history = train_vae_on_galaxies(
+    GalaxySet.load(snakemake.input.train),
+    GalaxySet.load(snakemake.input.val),
+    architecture=snakemake.params.architecture,
+    training=snakemake.params.training,
+    seed=snakemake.params.seed,
+    checkpoint_dir=snakemake.params.checkpoint_dir,
+    model_dir=Path(snakemake.output.weights).parent,
+)
+history.to_csv(snakemake.output.history, index=False)
