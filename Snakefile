@@ -19,10 +19,16 @@ validate(config, "workflow/schemas/config.schema.yaml")
 check_config(config)
 
 
+report: "workflow/report/workflow.rst"
+
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/lenses.smk"
 include: "workflow/rules/training.smk"
+include: "workflow/rules/inference.smk"
+include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -13,6 +13,7 @@ The run is the README's cluster command with the test profile and the CI preset:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -29,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 PROFILE = REPO / "profiles" / "slurm-test"
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
-BINARIES = ["slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel", "munged", "munge"]
+BINARIES = ["slurmctld", "slurmd", "sbatch", "srun", "squeue", "sinfo", "scancel", "munged", "munge"]
 DAEMON_START_TIMEOUT = 120  # s, until sinfo shows the node idle
 WORKFLOW_TIMEOUT = 1800  # s, the CI preset through SLURM (about 2 min here)
 
@@ -156,7 +157,17 @@ def slurm_cluster(tmp_path_factory):
     key.chmod(0o400)
     conf = root / "slurm.conf"
     conf.write_text(_slurm_conf(root, host, cpus, memory_mb, munge_socket))
-    env = dict(os.environ, SLURM_CONF=str(conf), PATH=_sbin_path())
+    # The jobstep plugin (0.6) strips every SLURM_* variable, SLURM_CONF included, before
+    # its `srun` inside a job; a real cluster has /etc/slurm/slurm.conf, this one lives in
+    # tmp, so an `srun` first on PATH puts SLURM_CONF back.
+    shims = root / "bin"
+    shims.mkdir()
+    real_srun = shutil.which("srun", path=_sbin_path())
+    (shims / "srun").write_text(
+        f'#!/bin/sh\nSLURM_CONF="{conf}" exec "{real_srun}" "$@"\n')
+    (shims / "srun").chmod(0o755)
+    env = dict(os.environ, SLURM_CONF=str(conf),
+               PATH=os.pathsep.join([str(shims), _sbin_path()]))
     env.pop("SLURM_JOB_ID", None)  # not a job step of an outer cluster
     logs = [munge_dir / "munged.log", root / "slurmctld.log", root / "slurmd.log"]
 
@@ -202,10 +213,10 @@ def _fitting_resources(cpus: int, memory_mb: int) -> dict:
     """
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     preset = yaml.safe_load((REPO / "config" / "presets" / "ci.yaml").read_text()) or {}
-    resources = {**config.get("resources", {}), **preset.get("resources", {})}
+    ours, theirs = config.get("resources") or {}, preset.get("resources") or {}
     clamped = {}
-    for rule, values in resources.items():
-        values = dict(values)
+    for rule in {*ours, *theirs}:
+        values = {**(ours.get(rule) or {}), **(theirs.get(rule) or {})}
         if "mem_mb" in values:
             values["mem_mb"] = min(values["mem_mb"], memory_mb)
         if "cpus_per_task" in values:
@@ -244,17 +255,27 @@ def test_ci_preset_runs_through_slurm(slurm_cluster, ci_run, tmp_path):
                          cwd=workdir, capture_output=True, text=True)
     assert "Nothing to be done" in dry.stdout + dry.stderr
 
-    # Every job of the DAG went through sbatch: one SLURM log per job, per rule.
-    slurm_logs = workdir / ".snakemake" / "slurm_logs"
-    submitted = {p.parent.parent.name.removeprefix("rule_") if p.parent.name.isdigit() or
-                 p.parent.parent.name.startswith("rule_") else p.parent.name
-                 for p in slurm_logs.rglob("*.log")}
-    ran = {line.split()[1] for line in result.stdout.splitlines()
-           if line.startswith("rule ") and line.rstrip().endswith(":")}
-    ran.discard("all")  # the target rule is local
-    assert ran, result.stdout[-3000:]
-    assert ran <= submitted, (ran, sorted(str(p) for p in slurm_logs.rglob("*")))
-    assert "SLURM" in result.stdout
+    # Every job but the local target rule went through sbatch and left a SLURM log that
+    # shows it finished.
+    total = int(re.search(r"^total\s+(\d+)$", result.stdout, re.MULTILINE).group(1))
+    local = len(re.findall(r"^localrule \w+:$", result.stdout, re.MULTILINE))
+    submitted = re.findall(r"submitted with SLURM jobid (\d+) \(log: (.+)\)\.$",
+                           result.stdout, re.MULTILINE)
+    assert total > local and len(submitted) == total - local, result.stdout[-4000:]
+    resources = yaml.safe_load(overlay.read_text())["resources"]
+    for job_id, log in submitted:
+        log = Path(log)
+        assert log.is_relative_to(workdir / ".snakemake" / "slurm_logs")
+        assert "1 of 1 steps (100%) done" in log.read_text(), log
+        # ... with the resources of its rule from config['resources'] (rule_resources).
+        rule = log.relative_to(workdir / ".snakemake" / "slurm_logs").parts[0]
+        wanted = {**resources.get("default", {}), **resources.get(rule.removeprefix("rule_"), {})}
+        job = subprocess.run(["scontrol", "show", "job", job_id], env=slurm_cluster["env"],
+                             capture_output=True, text=True).stdout
+        if job and "mem_mb" in wanted:  # slurmctld forgets a job MinJobAge (300 s) after it ends
+            assert f"MinMemoryNode={wanted['mem_mb']}M" in job, (rule, wanted, job)
+        if job and "cpus_per_task" in wanted:
+            assert f"NumCPUs={wanted['cpus_per_task']} " in job, (rule, wanted, job)
 
 
 FAILING_SNAKEFILE = """\

@@ -12,6 +12,7 @@ os.environ.update(
 )
 
 RESULTS = config["output_dir"]
+PAPERS = {"chianese": "Chianese et al. 2020", "lanusse": "Lanusse et al. 2021"}
 SPLITS = ["train", "val", "test"]
 GALAXY_SOURCE = config["galaxies"]["source"]
 
@@ -41,6 +42,7 @@ def all_targets():
             targets += [galaxy_store(product, split, source) for split in SPLITS]
             targets.append(f"{RESULTS}/figures/galaxies/{source}_{product}.png")
     targets += [
+        f"{RESULTS}/tables/provenance.yaml",
         f"{RESULTS}/figures/chianese/mock_lenses.png",
         f"{RESULTS}/tables/chianese/table1_snr.csv",
         f"{RESULTS}/figures/adam/mock_lenses.png",
@@ -48,5 +50,10 @@ def all_targets():
         f"{RESULTS}/figures/chianese/vae_loss.png",
         f"{RESULTS}/figures/chianese/fig2_reconstructions.png",
         f"{RESULTS}/figures/chianese/fig3_rotation_test.png",
+        f"{RESULTS}/tables/chianese/lens_recovery.csv",
+        f"{RESULTS}/figures/chianese/map_loss_traces.png",
     ]
+    systems = config["inference"]["hmc"]["systems"]
+    targets += [f"{RESULTS}/figures/chianese/fig6_7_fit_system{s}.png" for s in systems]
+    targets += [f"{RESULTS}/figures/chianese/fig8_9_corner_system{s}.png" for s in systems]
     return targets

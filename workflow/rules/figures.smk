@@ -1,4 +1,24 @@
-# Figures: read stored results and draw; never recompute.
+# Figures and tables: read stored results and draw; never recompute.
+
+
+rule record_provenance:
+    # Package version and the full configuration of the run, for the report.
+    output:
+        provenance=report(
+            f"{RESULTS}/tables/provenance.yaml",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
+    params:
+        config=config,
+    log:
+        f"{RESULTS}/logs/record_provenance/all.log",
+    resources:
+        **rule_resources("record_provenance"),
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/record_provenance.py"
 
 
 rule plot_galaxies:
@@ -8,8 +28,9 @@ rule plot_galaxies:
         figure=report(
             f"{RESULTS}/figures/galaxies/{{source}}_{{product}}.png",
             caption="../report/galaxies.rst",
-            category="Galaxy sets",
-            subcategory="{source} {product}",
+            category=lambda wildcards: PAPERS[wildcards.product],
+            subcategory="Training galaxies",
+            labels={"source": "{source}", "product": "{product}"},
         ),
     params:
         n_galaxies=config["figures"]["n_galaxies"],
@@ -116,3 +137,65 @@ rule plot_reconstructions:
         "../../envs/plots.yaml"
     script:
         "../scripts/plot_reconstructions.py"
+
+
+rule plot_lens_fits:
+    input:
+        mocks=f"{RESULTS}/lenses/chianese_mocks.zarr",
+        map=f"{RESULTS}/inference/chianese_map.zarr",
+    output:
+        figure=report(
+            f"{RESULTS}/figures/chianese/fig6_7_fit_system{{system}}.png",
+            caption="../report/fig6_7_fits.rst",
+            category="Chianese et al. 2020",
+            subcategory="Figs. 6-7",
+        ),
+    log:
+        f"{RESULTS}/logs/plot_lens_fits/system{{system}}.log",
+    resources:
+        **rule_resources("plot_lens_fits"),
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_lens_fits.py"
+
+
+rule plot_posteriors:
+    input:
+        mocks=f"{RESULTS}/lenses/chianese_mocks.zarr",
+        posterior=f"{RESULTS}/inference/chianese_posterior.zarr",
+    output:
+        figure=report(
+            f"{RESULTS}/figures/chianese/fig8_9_corner_system{{system}}.png",
+            caption="../report/fig8_9_corner.rst",
+            category="Chianese et al. 2020",
+            subcategory="Figs. 8-9",
+        ),
+    log:
+        f"{RESULTS}/logs/plot_posteriors/system{{system}}.log",
+    resources:
+        **rule_resources("plot_posteriors"),
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_posteriors.py"
+
+
+rule plot_map_traces:
+    input:
+        map=f"{RESULTS}/inference/chianese_map.zarr",
+    output:
+        figure=report(
+            f"{RESULTS}/figures/chianese/map_loss_traces.png",
+            caption="../report/map_traces.rst",
+            category="Chianese et al. 2020",
+            subcategory="MAP",
+        ),
+    log:
+        f"{RESULTS}/logs/plot_map_traces/all.log",
+    resources:
+        **rule_resources("plot_map_traces"),
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_map_traces.py"

@@ -67,6 +67,24 @@ rotated            (A, N, H, W) float32  rotated by ``attrs['angles'][a]`` degre
 galaxy_index       (N,)         int64    row of the galaxy in the test split
 =================  ===========  =======  ===================================================
 
+``MapResultSet`` (``results/inference/map.zarr``; layout ``map_result_set``): MAP fits
+of every system ``S`` and noise level ``L`` with ``R`` restarts of ``T`` steps each:
+``lens_parameters`` (S, L, K), ``source_parameters`` (S, L, J), ``latents`` (S, L, D),
+``theta`` (S, L, Q) whitened unconstrained coordinates, ``log_posterior`` (S, L, R),
+``best_restart`` (S, L), ``loss_trace`` (S, L, R, T), ``reduced_chi2`` (S, L),
+``wall_time`` (S, L) in seconds, ``model_images`` (S, L, H, W) the MAP model
+observation, ``source_plane`` (S, L, G, G) the MAP source and ``source_plane_truth``
+(S, G, G) the true source, both on a G x G grid of side ``attrs['source_plane_size']``
+arcsec centred on the optical axis.
+
+``PosteriorSampleSet`` (``results/inference/posterior.zarr``; layout
+``posterior_sample_set``): HMC/NUTS samples of ``C`` chains of ``N`` samples of the
+``P`` parameters named in ``attrs['parameter_names']`` (8 lens, 4 source, then the
+latents): ``samples`` (S, L, C, N, P) float32, ``r_hat`` and ``ess`` (S, L, P),
+``divergences`` (S, L, C), ``grad_evals`` (S, L, C, N) per sample, ``step_size``
+(S, L, C), ``wall_time`` (S, L) in seconds. ``attrs['systems']`` lists which mock
+systems were sampled.
+
 Every store carries in its attributes: ``layout``, ``layout_version``,
 ``galprior_version``, ``created`` (UTC ISO time), ``seed``, ``config_hash``, ``units``
 (array name -> unit) and the layout-specific keys above, and ``complete: True``, which
@@ -427,3 +445,75 @@ class ReconstructionSet(Store):
     reconstructions: np.ndarray
     rotated: np.ndarray
     galaxy_index: np.ndarray
+
+
+@dataclass
+class MapResultSet(Store):
+    """MAP fits (best restart) of every system and noise level, with all restarts' scores."""
+
+    LAYOUT: ClassVar[str] = "map_result_set"
+    SPEC: ClassVar[tuple[ArraySpec, ...]] = (
+        ArraySpec("lens_parameters", ("S", "L", "K"), "float64", "arcsec|rad|1",
+                  "MAP lens parameters (names in attrs)"),
+        ArraySpec("source_parameters", ("S", "L", "J"), "float64", "1|arcsec",
+                  "MAP source parameters (names in attrs)"),
+        ArraySpec("latents", ("S", "L", "D"), "float64", "1", "MAP latent vector z"),
+        ArraySpec("theta", ("S", "L", "Q"), "float64", "1",
+                  "MAP in whitened unconstrained coordinates (HMC start)"),
+        ArraySpec("log_posterior", ("S", "L", "R"), "float64", "1",
+                  "final log posterior of every restart (up to a constant)"),
+        ArraySpec("best_restart", ("S", "L"), "int64", "1", "index of the kept restart"),
+        ArraySpec("loss_trace", ("S", "L", "R", "T"), "float32", "1",
+                  "negative log posterior along the optimisation"),
+        ArraySpec("reduced_chi2", ("S", "L"), "float64", "1", "reduced chi^2 of the MAP image"),
+        ArraySpec("wall_time", ("S", "L"), "float64", "s", "fit time per system"),
+        ArraySpec("model_images", ("S", "L", "H", "W"), "float32", "image",
+                  "noise-free model observation at the MAP"),
+        ArraySpec("source_plane", ("S", "L", "G", "G"), "float32", "image",
+                  "MAP source on the source-plane grid of attrs['source_plane_size']"),
+        ArraySpec("source_plane_truth", ("S", "G", "G"), "float32", "image",
+                  "true source on the same source-plane grid"),
+    )
+    REQUIRED_ATTRS: ClassVar[tuple[str, ...]] = (
+        "lens_parameter_names", "source_parameter_names", "map_config", "noise_sigma",
+    )
+
+    lens_parameters: np.ndarray
+    source_parameters: np.ndarray
+    latents: np.ndarray
+    theta: np.ndarray
+    log_posterior: np.ndarray
+    best_restart: np.ndarray
+    loss_trace: np.ndarray
+    reduced_chi2: np.ndarray
+    wall_time: np.ndarray
+    model_images: np.ndarray
+    source_plane: np.ndarray
+    source_plane_truth: np.ndarray
+
+
+@dataclass
+class PosteriorSampleSet(Store):
+    """NUTS/HMC posterior samples of every system and noise level, with diagnostics."""
+
+    LAYOUT: ClassVar[str] = "posterior_sample_set"
+    SPEC: ClassVar[tuple[ArraySpec, ...]] = (
+        ArraySpec("samples", ("S", "L", "C", "N", "P"), "float32", "arcsec|rad|1",
+                  "posterior samples, parameters in attrs['parameter_names']"),
+        ArraySpec("r_hat", ("S", "L", "P"), "float64", "1", "split Gelman-Rubin R-hat"),
+        ArraySpec("ess", ("S", "L", "P"), "float64", "1", "effective sample size (all chains)"),
+        ArraySpec("divergences", ("S", "L", "C"), "int64", "1", "divergent transitions after warm-up"),
+        ArraySpec("grad_evals", ("S", "L", "C", "N"), "int64", "1",
+                  "log-density gradient evaluations per sample"),
+        ArraySpec("step_size", ("S", "L", "C"), "float64", "1", "adapted leapfrog step size"),
+        ArraySpec("wall_time", ("S", "L"), "float64", "s", "sampling time incl. the Hessian"),
+    )
+    REQUIRED_ATTRS: ClassVar[tuple[str, ...]] = ("parameter_names", "hmc_config", "noise_sigma")
+
+    samples: np.ndarray
+    r_hat: np.ndarray
+    ess: np.ndarray
+    divergences: np.ndarray
+    grad_evals: np.ndarray
+    step_size: np.ndarray
+    wall_time: np.ndarray

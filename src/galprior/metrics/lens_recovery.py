@@ -81,3 +81,19 @@ def interval_coverage(table: pd.DataFrame) -> pd.DataFrame:
     """Fraction of systems whose truth lies in the 68 % and 95 % intervals, per noise level and parameter."""
     return (table.groupby(["noise_sigma", "parameter"], sort=False)[["in68", "in95"]].mean()
             .rename(columns={"in68": "coverage68", "in95": "coverage95"}).reset_index())
+
+
+def recovery_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per noise level and parameter: median S/N, median |relative error| of the MAP and of
+    the posterior mean, and the median 68 % posterior width (q84 - q16) where sampled."""
+    grouped = table.assign(abs_map_error=table["map_rel_error"].abs())
+    agg = {"snr": "median", "abs_map_error": "median", "system": "nunique"}
+    if "mean_rel_error" in table:
+        grouped = grouped.assign(abs_mean_error=grouped["mean_rel_error"].abs(),
+                                 width68=grouped["q84"] - grouped["q16"])
+        agg.update({"abs_mean_error": "median", "width68": "median"})
+    out = grouped.groupby(["noise_sigma", "parameter"], sort=False).agg(agg).reset_index()
+    return out.rename(columns={"abs_map_error": "median_abs_rel_error_map",
+                               "abs_mean_error": "median_abs_rel_error_mean",
+                               "width68": "median_width68", "snr": "median_snr",
+                               "system": "n_systems"})

@@ -1,0 +1,104 @@
+"""Figures of the lens inference: fits (Chianese Figs. 6-7), posteriors (Figs. 8-9),
+MAP loss traces."""
+
+from __future__ import annotations
+
+import corner
+import numpy as np
+from matplotlib import pyplot as plt
+from matplotlib.lines import Line2D
+
+from galprior.data.store import MapResultSet, MockLensSet, PosteriorSampleSet
+
+LEVEL_COLOURS = ("tab:red", "tab:orange", "tab:blue", "tab:green", "tab:purple")
+
+
+def _panel(ax, image, title, extent, cmap="magma", vmin=None, vmax=None):
+    im = ax.imshow(image, origin="lower", cmap=cmap, extent=extent, vmin=vmin, vmax=vmax)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=7)
+    return im
+
+
+def fit_figure(mocks: MockLensSet, fits: MapResultSet, system: int):
+    """One row per noise level: observation, MAP model, (obs - model)/sigma, true source,
+    MAP source and source residual, for one system (Chianese et al. 2020 Figs. 6-7)."""
+    n_lev = len(mocks.noise_sigma)
+    fig, axes = plt.subplots(n_lev, 6, figsize=(13, 2.3 * n_lev), squeeze=False,
+                             constrained_layout=True)
+    half = mocks.noiseless.shape[-1] * mocks.attrs["pixel_scale"] / 2
+    image_extent = (-half, half, -half, half)
+    s_half = fits.attrs["source_plane_size"] / 2
+    source_extent = (-s_half, s_half, -s_half, s_half)
+    truth_src = fits.source_plane_truth[system]
+    for level in range(n_lev):
+        sigma = mocks.noise_sigma[level]
+        obs, model = mocks.observations[system, level], fits.model_images[system, level]
+        vmax = float(mocks.noiseless[system].max())
+        row = axes[level]
+        _panel(row[0], obs, f"observation, S/N={mocks.snr[system, level]:.0f}", image_extent,
+               vmin=-0.1 * vmax, vmax=vmax)
+        row[0].set_ylabel(f"sigma={sigma:.3g}")
+        _panel(row[1], model, f"MAP model, chi2_red={fits.reduced_chi2[system, level]:.2f}",
+               image_extent, vmin=-0.1 * vmax, vmax=vmax)
+        _panel(row[2], (obs - model) / sigma, "(obs - model) / sigma", image_extent,
+               cmap="RdBu_r", vmin=-4, vmax=4)
+        smax = float(truth_src.max()) or 1.0
+        fitted = fits.source_plane[system, level]
+        _panel(row[3], truth_src, "true source", source_extent, vmin=0, vmax=smax)
+        _panel(row[4], fitted, "MAP source", source_extent, vmin=0, vmax=smax)
+        _panel(row[5], truth_src - fitted, "source residual", source_extent, cmap="RdBu_r",
+               vmin=-0.5 * smax, vmax=0.5 * smax)
+    names = mocks.attrs["lens_parameter_names"]
+    truth = ", ".join(f"{n}={v:.3f}" for n, v in zip(names[:3], mocks.lens_parameters[system]))
+    fig.suptitle(f"System {system} ({truth}): MAP reconstructions at three noise levels "
+                 "(cf. Chianese et al. 2020 Figs. 6-7)", fontsize=9)
+    return fig
+
+
+def corner_figure(mocks: MockLensSet, posterior: PosteriorSampleSet, row: int,
+                  parameters=("einstein_radius", "slope", "position_angle")):
+    """Posterior of a few lens parameters at every noise level, truth marked
+    (Chianese et al. 2020 Figs. 8-9); ``row`` indexes the sampled systems."""
+    names = posterior.attrs["parameter_names"]
+    cols = [names.index(p) for p in parameters]
+    system = posterior.attrs["systems"][row]
+    truth = mocks.lens_parameters[system, [mocks.attrs["lens_parameter_names"].index(p)
+                                           for p in parameters]]
+    fig = None
+    handles = []
+    for level in range(posterior.samples.shape[1]):
+        samples = posterior.samples[row, level][..., cols].reshape(-1, len(cols))
+        colour = LEVEL_COLOURS[level % len(LEVEL_COLOURS)]
+        fig = corner.corner(samples, fig=fig, color=colour, labels=list(parameters),
+                            truths=truth, truth_color="k", plot_datapoints=False,
+                            plot_density=False, levels=(0.68, 0.95), smooth=1.0,
+                            hist_kwargs={"density": True})
+        handles.append(Line2D([], [], color=colour,
+                              label=f"S/N={mocks.snr[system, level]:.0f}"))
+    fig.legend(handles=handles, loc="upper right", frameon=False)
+    fig.suptitle(f"System {system}: posterior at three S/N (cf. Chianese et al. 2020 Figs. 8-9)",
+                 fontsize=9)
+    return fig
+
+
+def loss_trace_figure(fits: MapResultSet):
+    """Negative log posterior along the MAP optimisation, every restart, per noise level."""
+    n_sys, n_lev = fits.loss_trace.shape[:2]
+    fig, axes = plt.subplots(1, n_lev, figsize=(4 * n_lev, 3.2), squeeze=False,
+                             constrained_layout=True)
+    for level in range(n_lev):
+        ax = axes[0, level]
+        for s in range(n_sys):
+            for r in range(fits.loss_trace.shape[2]):
+                best = r == fits.best_restart[s, level]
+                trace = fits.loss_trace[s, level, r]
+                ax.plot(trace - np.nanmin(fits.loss_trace[s, level]) + 1,
+                        color=f"C{s % 10}", alpha=0.9 if best else 0.15, lw=1 if best else 0.6)
+        ax.set_yscale("log")
+        ax.set_xlabel("Adam step")
+        ax.set_title(f"sigma={fits.attrs['noise_sigma'][level]:.3g}", fontsize=8)
+    axes[0, 0].set_ylabel("-log posterior - min + 1")
+    fig.suptitle("MAP optimisation (bold: kept restart; one colour per system)", fontsize=9)
+    return fig

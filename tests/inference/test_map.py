@@ -1,0 +1,25 @@
+import math
+
+import torch
+
+from galprior.inference.map import MapConfig, constrained_numpy, fit_map, learning_rate, repeat_for_restarts
+from galprior.inference.potential import FlatPosterior
+
+
+def test_learning_rate_schedule():
+    assert learning_rate(0, 10, 0.1, 0.001) == 0.1
+    assert math.isclose(learning_rate(9, 10, 0.1, 0.001), 0.001)
+
+
+def test_map_recovers_einstein_radius(tiny_system):
+    image, truth, sim, decoder, prior = tiny_system
+    restarts = 8
+    obs, sigma = repeat_for_restarts(image, torch.tensor([0.01]), restarts)
+    post = FlatPosterior(obs, sigma, sim, decoder, prior)
+    result = fit_map(post, 1, MapConfig(n_restarts=restarts, n_steps_lens=150, n_steps_all=250, seed=0))
+    assert result.theta.shape == (1, restarts, post.dim)
+    assert result.loss_trace.shape == (400, 1, restarts)
+    best = constrained_numpy(post, result.best_theta)
+    rel = abs(best["einstein_radius"][0] - 1.5) / 1.5
+    assert rel < 0.01, best["einstein_radius"]
+    assert abs(best["position_angle"][0] - 0.6) < 0.05
