@@ -56,15 +56,33 @@ def check_cosmos(cosmos: dict[str, Any]) -> None:
             f"galaxies.cosmos.directory: {directory} is not a directory; expected a "
             "GalSim COSMOS folder (galsim_download_cosmos -s 25.2 -d resources/)"
         )
-    catalog = path / cosmos["catalog_file"]
+    catalog = path / cosmos["catalogue_file"]
     if not catalog.is_file():
         raise ConfigError(
-            f"galaxies.cosmos.catalog_file: {catalog} does not exist; expected the "
+            f"galaxies.cosmos.catalogue_file: {catalog} does not exist; expected the "
             "RealGalaxyCatalog FITS file of the COSMOS folder"
         )
+
+
+def cosmos_options(config: dict[str, Any]) -> dict[str, Any]:
+    """Options of the COSMOS reader (the workflow's own ``download`` switch removed)."""
+    return {k: v for k, v in config["galaxies"]["cosmos"].items() if k != "download"}
 
 
 def check_config(config: dict[str, Any]) -> None:
     """Raise :class:`ConfigError` naming the first key whose value cannot work."""
     if "cosmos" in galaxy_sources(config):
         check_cosmos(config["galaxies"]["cosmos"])
+    image_size = config["vae"]["architecture"]["image_size"]
+    output_size = config["galaxies"]["chianese"]["output_size"]
+    if image_size != output_size:
+        raise ConfigError(
+            f"vae.architecture.image_size ({image_size}) must equal "
+            f"galaxies.chianese.output_size ({output_size}): the VAE learns those images"
+        )
+    for system in config["inference"]["hmc"]["systems"]:
+        if system >= config["lenses"]["chianese"]["n_systems"]:
+            raise ConfigError(
+                f"inference.hmc.systems: system {system} does not exist; "
+                f"lenses.chianese.n_systems is {config['lenses']['chianese']['n_systems']}"
+            )

@@ -2,7 +2,7 @@
 import os
 from pathlib import Path
 
-from galprior.config import config_hash as settings_hash, galaxy_sources
+from galprior.config import config_hash as settings_hash, cosmos_options, galaxy_sources
 
 # Jobs import the package from this checkout (src/), so a conda environment from
 # envs/ needs only the third-party dependencies and always runs this version.

@@ -9,7 +9,10 @@ rule prepare_galaxies:
         val=directory(f"{RESULTS}/galaxies/{{source}}/{{product}}/val.zarr"),
         test=directory(f"{RESULTS}/galaxies/{{source}}/{{product}}/test.zarr"),
     params:
-        galaxies=config["galaxies"],
+        split_sizes=lambda wildcards: config["galaxies"]["split_sizes"][wildcards.product],
+        cosmos=cosmos_options(config),
+        simulated=config["galaxies"]["simulated"],
+        product=lambda wildcards: config["galaxies"][wildcards.product],
         seed=config["seed"],
     log:
         f"{RESULTS}/logs/prepare_galaxies/{{source}}_{{product}}.log",

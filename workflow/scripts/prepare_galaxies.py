@@ -6,16 +6,17 @@ setup_logging(snakemake.log[0])
 
 from galprior.data.galaxies import prepare_galaxy_splits  # noqa: E402
 
-options = snakemake.params.galaxies
-product = snakemake.wildcards.product
+params = snakemake.params
 splits = prepare_galaxy_splits(
     source=snakemake.wildcards.source,
-    product=product,
-    split_sizes=options["split_sizes"][product],
-    seed=snakemake.params.seed,
-    cosmos_options=options["cosmos"],
-    simulated_options=options["simulated"],
-    product_options=options[product],
+    product=snakemake.wildcards.product,
+    split_sizes=params.split_sizes,
+    seed=params.seed,
+    cosmos_options=params.cosmos,
+    simulated_options=params.simulated,
+    product_options=params.product,
 )
+settings = {"split_sizes": params.split_sizes, "product": params.product,
+            "source": params.cosmos if snakemake.wildcards.source == "cosmos" else params.simulated}
 for split, galaxies in splits.items():
-    galaxies.save(snakemake.output[split], seed=snakemake.params.seed, config=options)
+    galaxies.save(snakemake.output[split], seed=params.seed, config=settings)

@@ -104,6 +104,7 @@ import logging
 import os
 import shutil
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -118,6 +119,9 @@ from galprior.config import config_hash
 logger = logging.getLogger(__name__)
 
 LAYOUT_VERSION = 1
+
+# Snakemake leaves a timestamp file in directory outputs; it is not part of the store.
+warnings.filterwarnings("ignore", message=r".*\.snakemake_timestamp.*")
 
 
 class StoreError(ValueError):
@@ -279,9 +283,9 @@ class Store:
             raise FileNotFoundError(f"store {path} does not exist")
         try:
             root = zarr.open_group(str(path), mode="r")
+            attrs = dict(root.attrs)
         except Exception as err:  # zarr raises several types for a broken store
             raise StoreError(f"{path} is not a readable Zarr store: {err}") from err
-        attrs = dict(root.attrs)
         if not attrs.get("complete"):
             raise StoreError(f"{path} is incomplete (no 'complete' attribute): "
                              "its writer was interrupted; rerun the rule that makes it")

@@ -46,6 +46,7 @@ class MapConfig:
     lr_final: float = 0.002  # learning rate at the end of each stage
     include_jacobian: bool = False
     seed: int = 0
+    max_batch: int = 16  # posteriors (systems x restarts) per forward pass; larger is slower per item on CPU
 
 
 @dataclass

@@ -88,6 +88,42 @@ def source_plane_image(images: np.ndarray, source_params: np.ndarray, size: floa
     return out.numpy().astype(np.float32)
 
 
+def _fit_chunk(mocks: MockLensSet, level: int, systems: np.ndarray, simulator: LensSimulator,
+               source: SourceModel, priors: PriorConfig, config: MapConfig,
+               plane_size: float, plane_pixels: int) -> dict[str, np.ndarray]:
+    """MAP of some systems at one noise level: every array of ``MapResultSet`` but the
+    truth, with the systems on the first axis."""
+    n_sys = len(systems)
+    sigma = torch.full((n_sys,), float(mocks.noise_sigma[level]))
+    obs = torch.as_tensor(mocks.observations[systems, level], dtype=torch.get_default_dtype())
+    obs_r, sigma_r = repeat_for_restarts(obs, sigma, config.n_restarts)
+    posterior = FlatPosterior(obs_r, sigma_r, simulator, source.decoder, source.latent_prior,
+                              priors, include_jacobian=config.include_jacobian, seed=config.seed)
+    result = fit_map(posterior, n_sys, config)
+    best = result.best_theta
+    values = constrained_numpy(posterior, best)
+    index = torch.as_tensor(np.arange(n_sys) * config.n_restarts)
+    best_t = torch.as_tensor(best, dtype=torch.get_default_dtype())
+    with torch.no_grad():
+        model = posterior.subset(index).model_image(best_t).numpy()
+        decoded = source.decoder(torch.as_tensor(values["latent"], dtype=best_t.dtype))
+    source_params = parameter_matrix(values, SOURCE_PARAMETER_NAMES)
+    return {
+        "lens_parameters": parameter_matrix(values, LENS_PARAMETER_NAMES),
+        "source_parameters": source_params,
+        "latents": np.asarray(values["latent"], np.float64),
+        "theta": best.astype(np.float64),
+        "log_posterior": result.log_posterior,
+        "best_restart": result.best.astype(np.int64),
+        "loss_trace": np.moveaxis(result.loss_trace, 0, -1).astype(np.float32),
+        "reduced_chi2": reduced_chi2(mocks.observations[systems, level], model,
+                                     mocks.noise_sigma[level], n_parameters=best.shape[-1]),
+        "model_images": model.astype(np.float32),
+        "source_plane": source_plane_image(decoded.reshape(n_sys, *decoded.shape[-2:]).numpy(),
+                                           source_params, plane_size, plane_pixels),
+    }
+
+
 def map_fit_mocks(mocks: MockLensSet, source: SourceModel, priors: PriorConfig,
                   config: MapConfig) -> MapResultSet:
     """MAP of every system at every noise level (best of ``config.n_restarts``)."""
@@ -95,51 +131,26 @@ def map_fit_mocks(mocks: MockLensSet, source: SourceModel, priors: PriorConfig,
     n_sys, n_lev = mocks.observations.shape[:2]
     plane_size, plane_pixels = mocks.attrs["source_plane_size"], mocks.sources.shape[-1]
     per_level = []
+    chunk = max(1, config.max_batch // config.n_restarts)
     for level in range(n_lev):
         started = time.perf_counter()
-        sigma = torch.full((n_sys,), float(mocks.noise_sigma[level]))
-        obs = torch.as_tensor(mocks.observations[:, level], dtype=torch.get_default_dtype())
-        obs_r, sigma_r = repeat_for_restarts(obs, sigma, config.n_restarts)
-        posterior = FlatPosterior(obs_r, sigma_r, simulator, source.decoder, source.latent_prior,
-                                  priors, include_jacobian=config.include_jacobian,
-                                  seed=config.seed)
-        result = fit_map(posterior, n_sys, config)
-        best = result.best_theta
-        values = constrained_numpy(posterior, best)
-        index = np.arange(n_sys) * config.n_restarts
-        with torch.no_grad():
-            model = posterior.subset(torch.as_tensor(index)).model_image(
-                torch.as_tensor(best, dtype=torch.get_default_dtype())).numpy()
-            decoded = source.decoder(torch.as_tensor(values["latent"],
-                                                     dtype=torch.get_default_dtype()))
-        source_params = parameter_matrix(values, SOURCE_PARAMETER_NAMES)
-        plane = source_plane_image(decoded.reshape(n_sys, *decoded.shape[-2:]).numpy(),
-                                   source_params, plane_size, plane_pixels)
-        chi2 = reduced_chi2(mocks.observations[:, level], model, mocks.noise_sigma[level],
-                            n_parameters=best.shape[-1])
-        per_level.append((values, best, result, chi2, (time.perf_counter() - started) / n_sys,
-                          model, plane))
-        logger.info("noise level %d (sigma %.3g): median reduced chi2 %.3f", level,
-                    mocks.noise_sigma[level], float(np.median(chi2)))
+        parts = [_fit_chunk(mocks, level, np.arange(n_sys)[i:i + chunk], simulator, source,
+                            priors, config, plane_size, plane_pixels)
+                 for i in range(0, n_sys, chunk)]
+        merged = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+        merged["wall_time"] = np.full(n_sys, (time.perf_counter() - started) / n_sys)
+        per_level.append(merged)
+        logger.info("noise level %d (sigma %.3g): median reduced chi2 %.3f, %.1f s per system",
+                    level, mocks.noise_sigma[level], float(np.median(merged["reduced_chi2"])),
+                    merged["wall_time"][0])
 
-    def stack(fn):
-        return np.stack([fn(item) for item in per_level], axis=1)
-
+    stacked = {key: np.stack([item[key] for item in per_level], axis=1) for key in per_level[0]}
     return MapResultSet(
-        lens_parameters=stack(lambda it: parameter_matrix(it[0], LENS_PARAMETER_NAMES)),
-        source_parameters=stack(lambda it: parameter_matrix(it[0], SOURCE_PARAMETER_NAMES)),
-        latents=stack(lambda it: np.asarray(it[0]["latent"], np.float64)),
-        theta=stack(lambda it: it[1].astype(np.float64)),
-        log_posterior=stack(lambda it: it[2].log_posterior),
-        best_restart=stack(lambda it: it[2].best.astype(np.int64)),
-        loss_trace=stack(lambda it: np.moveaxis(it[2].loss_trace, 0, -1).astype(np.float32)),
-        reduced_chi2=stack(lambda it: it[3].astype(np.float64)),
-        wall_time=stack(lambda it: np.full(n_sys, it[4])),
-        model_images=stack(lambda it: it[5].astype(np.float32)),
-        source_plane=stack(lambda it: it[6]),
+        **stacked,
         source_plane_truth=source_plane_image(mocks.sources, mocks.source_parameters,
                                               plane_size, plane_pixels),
-        attrs={"source_plane_size": plane_size,"lens_parameter_names": list(LENS_PARAMETER_NAMES),
+        attrs={"source_plane_size": plane_size,
+               "lens_parameter_names": list(LENS_PARAMETER_NAMES),
                "source_parameter_names": list(SOURCE_PARAMETER_NAMES),
                "map_config": dataclasses.asdict(config),
                "noise_sigma": mocks.noise_sigma.tolist()},

@@ -66,13 +66,18 @@ def corner_figure(mocks: MockLensSet, posterior: PosteriorSampleSet, row: int,
     system = posterior.attrs["systems"][row]
     truth = mocks.lens_parameters[system, [mocks.attrs["lens_parameter_names"].index(p)
                                            for p in parameters]]
+    every = posterior.samples[row][..., cols].reshape(-1, len(cols))
+    lo = np.minimum(every.min(0), truth)
+    hi = np.maximum(every.max(0), truth)
+    pad = np.maximum(0.05 * (hi - lo), 1e-3 * np.maximum(np.abs(hi), 1.0))
+    ranges = list(zip(lo - pad, hi + pad))  # also for chains that never moved (tiny runs)
     fig = None
     handles = []
     for level in range(posterior.samples.shape[1]):
         samples = posterior.samples[row, level][..., cols].reshape(-1, len(cols))
         colour = LEVEL_COLOURS[level % len(LEVEL_COLOURS)]
         fig = corner.corner(samples, fig=fig, color=colour, labels=list(parameters),
-                            truths=truth, truth_color="k", plot_datapoints=False,
+                            truths=truth, truth_color="k", plot_datapoints=False, range=ranges,
                             plot_density=False, levels=(0.68, 0.95), smooth=1.0,
                             hist_kwargs={"density": True})
         handles.append(Line2D([], [], color=colour,
