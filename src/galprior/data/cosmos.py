@@ -198,7 +198,8 @@ def iter_cosmos_stamps(directory: str | Path, *,
                        redshift_column: str = "zphot", hlr_column: str | None = "hlr",
                        flux_radius_in_pixels: bool = True, fit_quality_cut: bool = True,
                        max_galaxies: int | None = None, batch_size: int = 500,
-                       seed: int = 0) -> Iterator[list[RawStamp]]:
+                       seed: int = 0, shard: int = 0,
+                       n_shards: int = 1) -> Iterator[list[RawStamp]]:
     """Batches of COSMOS :class:`RawStamp` records in a seeded random catalogue order.
 
     Args:
@@ -214,6 +215,8 @@ def iter_cosmos_stamps(directory: str | Path, *,
         max_galaxies: read at most this many catalogue rows (after the cut); None: all.
         batch_size: galaxies per yielded batch.
         seed: order of the catalogue and the noise padding.
+        shard, n_shards: read only every ``n_shards``-th galaxy of that order, from
+            ``shard`` on (independent jobs; the union of the shards is the whole set).
 
     Raises:
         FileNotFoundError: missing directory or catalogue (with the download command).
@@ -236,6 +239,7 @@ def iter_cosmos_stamps(directory: str | Path, *,
     if max_galaxies is not None:
         order = order[:max_galaxies]
     noise_seeds = rng.integers(1, 2**31 - 1, size=len(order))
+    order, noise_seeds = order[shard::n_shards], noise_seeds[shard::n_shards]
     for start in range(0, len(order), batch_size):
         batch = []
         for index, noise_seed in zip(order[start:start + batch_size],

@@ -143,30 +143,29 @@ COSMOS_DEFAULTS = {"directory": None, "catalogue_file": "real_galaxy_catalog_25.
 
 
 def simulated_batches(options: dict[str, Any], *, stamp_size: int | None, psf_size: int,
-                      seed: int) -> Iterator[list[RawStamp]]:
+                      seed: int, shard: int = 0, n_shards: int = 1) -> Iterator[list[RawStamp]]:
     """Endless batches of simulated stamps (the caller enforces ``max_galaxies``).
 
     With ``workers > 1`` batches are drawn in that many processes, ``workers`` batches
     ahead; batch ``b`` depends only on ``(seed, b)``, so the result does not depend on
-    ``workers``.
+    ``workers``. Shard ``k`` of ``n`` draws the batches ``b = k, k + n, k + 2n, ...``.
     """
     kwargs = {k: v for k, v in options.items()
               if k not in ("batch_size", "max_galaxies", "workers")}
     draw = partial(simulated.simulate_batch, seed, n=options["batch_size"],
                    stamp_size=stamp_size, psf_size=psf_size, **kwargs)
     workers = int(options["workers"])
+    numbers = count(shard, n_shards)
     if workers <= 1:
-        for batch in count():
+        for batch in numbers:
             yield draw(batch)
         return
     with ProcessPoolExecutor(workers) as pool:
-        pending: deque = deque(pool.submit(draw, b) for b in range(workers))
-        next_batch = workers
+        pending: deque = deque(pool.submit(draw, next(numbers)) for _ in range(workers))
         try:
             while True:
                 result = pending.popleft().result()
-                pending.append(pool.submit(draw, next_batch))
-                next_batch += 1
+                pending.append(pool.submit(draw, next(numbers)))
                 yield result
         finally:
             for future in pending:
@@ -174,13 +173,13 @@ def simulated_batches(options: dict[str, Any], *, stamp_size: int | None, psf_si
 
 
 def cosmos_batches(options: dict[str, Any], *, stamp_size: int | None, psf_size: int,
-                   seed: int) -> Iterator[list[RawStamp]]:
-    """Batches of COSMOS stamps in a seeded random order."""
+                   seed: int, shard: int = 0, n_shards: int = 1) -> Iterator[list[RawStamp]]:
+    """Batches of COSMOS stamps in a seeded random order (shard k of n: every n-th)."""
     if options.get("directory") is None:
         raise ValueError("source 'cosmos' needs cosmos_options['directory']: "
                          + cosmos.DOWNLOAD_HINT)
     return cosmos.iter_cosmos_stamps(stamp_size=stamp_size, psf_size=psf_size, seed=seed,
-                                     **options)
+                                     shard=shard, n_shards=n_shards, **options)
 
 
 @dataclass(frozen=True)
@@ -214,13 +213,16 @@ def merge_options(kind: str, name: str, defaults: dict[str, Any],
 
 def collect_stamps(source: Source, source_options: dict[str, Any], product: Product,
                    product_options: dict[str, Any], needed: int | None, seed: int,
-                   ) -> list[RawStamp]:
+                   shard: int = 0, n_shards: int = 1) -> list[RawStamp]:
     """Run source batches through the product until ``needed`` stamps are kept (None: all)."""
     kept: list[RawStamp] = []
     counts: Counter = Counter()
     limit = source_options.get("max_galaxies") if source.unbounded else None
+    if limit is not None:
+        limit = -(-limit // n_shards)
     batches = source.batches(source_options, stamp_size=product.stamp_size(product_options),
-                             psf_size=product.native_psf_size(product_options), seed=seed)
+                             psf_size=product.native_psf_size(product_options), seed=seed,
+                             shard=shard, n_shards=n_shards)
     with tqdm(total=needed, desc="galaxies kept", unit="gal") as bar:
         for batch in batches:
             for stamp in batch:
@@ -262,6 +264,65 @@ def to_galaxy_set(stamps: list[RawStamp], attrs: dict[str, Any]) -> GalaxySet:
         properties=properties, attrs=attrs)
 
 
+def _check_names(source: str, product: str) -> tuple[Source, Product]:
+    if source not in SOURCES:
+        raise ValueError(f"unknown galaxy source {source!r}; expected one of {sorted(SOURCES)}")
+    if product not in PRODUCTS:
+        raise ValueError(f"unknown galaxy product {product!r}; "
+                         f"expected one of {sorted(PRODUCTS)}")
+    return SOURCES[source], PRODUCTS[product]
+
+
+def prepare_galaxy_shard(source: str, product: str, split_sizes: dict[str, int | None],
+                         seed: int, shard: int = 0, n_shards: int = 1,
+                         cosmos_options: dict[str, Any] | None = None,
+                         simulated_options: dict[str, Any] | None = None,
+                         product_options: dict[str, Any] | None = None) -> GalaxySet:
+    """The galaxies of shard ``shard`` of ``n_shards`` that pass the product's cuts.
+
+    Shards are independent jobs: a simulated shard draws its own batches until it holds
+    ``ceil(total / n_shards)`` galaxies; a COSMOS shard reads every ``n_shards``-th row
+    of the seeded catalogue order (stopping at its quota when the splits are finite).
+    :func:`split_galaxy_shards` joins them. Arguments as :func:`prepare_galaxy_splits`.
+    """
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} is not in 0..{n_shards - 1}")
+    src, prod = _check_names(source, product)
+    src_options = merge_options("source", source, src.defaults,
+                                cosmos_options if source == "cosmos" else simulated_options)
+    prod_options = merge_options("product", product, prod.defaults, product_options)
+    needed = required_count(split_sizes)
+    if needed is None and src.unbounded:
+        raise ValueError(f"source {source!r} draws galaxies until the request is met: "
+                         f"give every split a size, got {split_sizes}")
+    quota = None if needed is None else -(-needed // n_shards)
+    stamps = collect_stamps(src, src_options, prod, prod_options, quota, seed, shard, n_shards)
+    if not stamps:
+        raise ValueError(f"shard {shard} of {n_shards} kept no {product!r} galaxy from "
+                         f"{source!r}: loosen the cuts or use fewer shards")
+    attrs = {"source": source, "product": product, "band": "F814W",
+             "image_unit": prod.image_unit, "noiseless_is_truth": src.noiseless_is_truth,
+             "psf_centre": "pixel (P // 2, P // 2)",
+             "source_options": dict(src_options), "product_options": prod_options}
+    return to_galaxy_set(stamps, attrs)
+
+
+def split_galaxy_shards(shards: list[GalaxySet], split_sizes: dict[str, int | None],
+                        seed: int) -> dict[str, GalaxySet]:
+    """Join shards (in order) and split them by a seeded permutation."""
+    galaxies = GalaxySet.concatenate(shards)
+    needed = required_count(split_sizes)
+    if needed is not None and len(galaxies) > needed:
+        galaxies = galaxies.subset(np.arange(needed))
+    indices = split_indices(len(galaxies), split_sizes, seed)
+    out = {}
+    for name, index in indices.items():
+        part = galaxies.subset(index)
+        part.attrs["split"] = name
+        out[name] = part
+    return out
+
+
 def prepare_galaxy_splits(source: str, product: str, split_sizes: dict[str, int | None],
                           seed: int, cosmos_options: dict[str, Any] | None = None,
                           simulated_options: dict[str, Any] | None = None,
@@ -279,27 +340,10 @@ def prepare_galaxy_splits(source: str, product: str, split_sizes: dict[str, int 
 
     Returns:
         split name -> :class:`GalaxySet`, with attrs ``source``, ``product``, ``band``,
-        ``image_unit``, ``noiseless_is_truth``, the merged options and the cut counts.
+        ``image_unit``, ``noiseless_is_truth``, the merged options and the split name.
     """
-    if source not in SOURCES:
-        raise ValueError(f"unknown galaxy source {source!r}; expected one of {sorted(SOURCES)}")
-    if product not in PRODUCTS:
-        raise ValueError(f"unknown galaxy product {product!r}; "
-                         f"expected one of {sorted(PRODUCTS)}")
-    src, prod = SOURCES[source], PRODUCTS[product]
-    src_options = merge_options("source", source, src.defaults,
-                                cosmos_options if source == "cosmos" else simulated_options)
-    prod_options = merge_options("product", product, prod.defaults, product_options)
-    needed = required_count(split_sizes)
-    if needed is None and src.unbounded:
-        raise ValueError(f"source {source!r} draws galaxies until the request is met: "
-                         f"give every split a size, got {split_sizes}")
-    stamps = collect_stamps(src, src_options, prod, prod_options, needed, seed)
-    indices = split_indices(len(stamps), split_sizes, seed)
-    attrs = {"source": source, "product": product, "band": "F814W",
-             "image_unit": prod.image_unit, "noiseless_is_truth": src.noiseless_is_truth,
-             "psf_centre": "pixel (P // 2, P // 2)",
-             "source_options": {k: v for k, v in src_options.items()},
-             "product_options": prod_options}
-    return {name: to_galaxy_set([stamps[i] for i in index], {**attrs, "split": name})
-            for name, index in indices.items()}
+    shard = prepare_galaxy_shard(source, product, split_sizes, seed,
+                                 cosmos_options=cosmos_options,
+                                 simulated_options=simulated_options,
+                                 product_options=product_options)
+    return split_galaxy_shards([shard], split_sizes, seed)

@@ -309,6 +309,22 @@ class Store:
         except StoreError as err:
             raise StoreError(f"{path}: {err}") from err
 
+    @classmethod
+    def concatenate(cls, parts: list):
+        """One instance holding the entries of ``parts`` in order (attrs of the first)."""
+        if not parts:
+            raise StoreError(f"{cls.LAYOUT}: nothing to concatenate")
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "attrs":
+                continue
+            values = [getattr(p, f.name) for p in parts]
+            if isinstance(values[0], pd.DataFrame):
+                kwargs[f.name] = pd.concat(values, ignore_index=True)
+            else:
+                kwargs[f.name] = np.concatenate(values)
+        return cls(**kwargs, attrs=dict(parts[0].attrs))
+
     def subset(self, index: np.ndarray):
         """A new instance holding the entries ``index`` along the first axis."""
         kwargs: dict[str, Any] = {}
