@@ -54,6 +54,16 @@ def prepare_sources(
     return np.asarray(images, np.float32), np.asarray(params, np.float64)
 
 
+def _draw_systems(galaxies: GalaxySet, n_systems: int, rng: np.random.Generator,
+                  source_plane_size: float, fill_fraction: float,
+                  source_offset_sigma: float, slope: float | None = None):
+    """Test-galaxy rows, source images, source and lens parameters of the mocks."""
+    index = choose_galaxies(len(galaxies), n_systems, rng)
+    sources, source_params = prepare_sources(galaxies, index, rng, source_plane_size,
+                                             fill_fraction, source_offset_sigma)
+    return index, sources, source_params, sample_lens_parameters(n_systems, rng, slope=slope)
+
+
 def chianese_mock_set(
     galaxies: GalaxySet, *, n_systems: int, noise_levels: list[float], n_pix: int,
     pixel_scale: float, psf_sigma: float, source_plane_size: float, fill_fraction: float,
@@ -61,10 +71,8 @@ def chianese_mock_set(
 ) -> MockLensSet:
     """Mock lenses of Chianese et al. 2020 section 5.1 (see the module docstring)."""
     rng = np.random.default_rng(seed)
-    index = choose_galaxies(len(galaxies), n_systems, rng)
-    sources, source_params = prepare_sources(galaxies, index, rng, source_plane_size,
-                                             fill_fraction, source_offset_sigma)
-    lens_params = sample_lens_parameters(n_systems, rng)
+    index, sources, source_params, lens_params = _draw_systems(
+        galaxies, n_systems, rng, source_plane_size, fill_fraction, source_offset_sigma)
     out = render_mock_lenses(sources, lens_params, source_params,
                              noise_levels=tuple(noise_levels), n_pix=n_pix,
                              pixel_scale=pixel_scale, psf_sigma=psf_sigma,
@@ -95,10 +103,9 @@ def adam_mock_set(
 ) -> ScoreLensSet:
     """SIE + shear mock lenses of Adam et al. 2022 (see the module docstring)."""
     rng = np.random.default_rng(seed)
-    index = choose_galaxies(len(galaxies), n_systems, rng)
-    sources, source_params = prepare_sources(galaxies, index, rng, source_plane_size,
-                                             fill_fraction, source_offset_sigma)
-    lens_params = sample_lens_parameters(n_systems, rng, slope=2.0)
+    index, sources, source_params, lens_params = _draw_systems(
+        galaxies, n_systems, rng, source_plane_size, fill_fraction, source_offset_sigma,
+        slope=2.0)
     out = render_adam_mocks(sources, lens_params, source_params,
                             relative_noise=relative_noise, n_render=n_render,
                             pool_factor=pool_factor, field_of_view=field_of_view,

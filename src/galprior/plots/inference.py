@@ -9,16 +9,9 @@ from matplotlib import pyplot as plt
 from matplotlib.lines import Line2D
 
 from galprior.data.store import MapResultSet, MockLensSet, PosteriorSampleSet
+from galprior.plots.images import show_image
 
 LEVEL_COLOURS = ("tab:red", "tab:orange", "tab:blue", "tab:green", "tab:purple")
-
-
-def _panel(ax, image, title, extent, cmap="magma", vmin=None, vmax=None):
-    im = ax.imshow(image, origin="lower", cmap=cmap, extent=extent, vmin=vmin, vmax=vmax)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title, fontsize=7)
-    return im
 
 
 def fit_figure(mocks: MockLensSet, fits: MapResultSet, system: int):
@@ -37,19 +30,19 @@ def fit_figure(mocks: MockLensSet, fits: MapResultSet, system: int):
         obs, model = mocks.observations[system, level], fits.model_images[system, level]
         vmax = float(mocks.noiseless[system].max())
         row = axes[level]
-        _panel(row[0], obs, f"observation, S/N={mocks.snr[system, level]:.0f}", image_extent,
-               vmin=-0.1 * vmax, vmax=vmax)
+        show_image(row[0], obs, f"observation, S/N={mocks.snr[system, level]:.0f}",
+                   image_extent, vmin=-0.1 * vmax, vmax=vmax)
         row[0].set_ylabel(f"sigma={sigma:.3g}")
-        _panel(row[1], model, f"MAP model, chi2_red={fits.reduced_chi2[system, level]:.2f}",
-               image_extent, vmin=-0.1 * vmax, vmax=vmax)
-        _panel(row[2], (obs - model) / sigma, "(obs - model) / sigma", image_extent,
-               cmap="RdBu_r", vmin=-4, vmax=4)
+        show_image(row[1], model, f"MAP model, chi2_red={fits.reduced_chi2[system, level]:.2f}",
+                   image_extent, vmin=-0.1 * vmax, vmax=vmax)
+        show_image(row[2], (obs - model) / sigma, "(obs - model) / sigma", image_extent,
+                   cmap="RdBu_r", vmin=-4, vmax=4)
         smax = float(truth_src.max()) or 1.0
         fitted = fits.source_plane[system, level]
-        _panel(row[3], truth_src, "true source", source_extent, vmin=0, vmax=smax)
-        _panel(row[4], fitted, "MAP source", source_extent, vmin=0, vmax=smax)
-        _panel(row[5], truth_src - fitted, "source residual", source_extent, cmap="RdBu_r",
-               vmin=-0.5 * smax, vmax=0.5 * smax)
+        show_image(row[3], truth_src, "true source", source_extent, vmin=0, vmax=smax)
+        show_image(row[4], fitted, "MAP source", source_extent, vmin=0, vmax=smax)
+        show_image(row[5], truth_src - fitted, "source residual", source_extent,
+                   cmap="RdBu_r", vmin=-0.5 * smax, vmax=0.5 * smax)
     names = mocks.attrs["lens_parameter_names"]
     truth = ", ".join(f"{n}={v:.3f}" for n, v in zip(names[:3], mocks.lens_parameters[system]))
     fig.suptitle(f"System {system} ({truth}): MAP reconstructions at three noise levels "

@@ -6,14 +6,7 @@ import numpy as np
 from matplotlib import pyplot as plt
 
 from galprior.data.store import MockLensSet
-
-
-def _show(ax, image, extent, title=None, cmap="magma"):
-    ax.imshow(image, origin="lower", cmap=cmap, extent=extent)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=8)
+from galprior.plots.images import show_image
 
 
 def mock_lens_figure(mocks: MockLensSet, n_systems: int = 3):
@@ -29,14 +22,16 @@ def mock_lens_figure(mocks: MockLensSet, n_systems: int = 3):
         lens = dict(zip(names, mocks.lens_parameters[s]))
         scale = mocks.source_parameters[s, 1]
         src_extent = (-scale / 2, scale / 2, -scale / 2, scale / 2)
-        _show(axes[s, 0], mocks.sources[s], src_extent, "source" if s == 0 else None)
+        show_image(axes[s, 0], mocks.sources[s], "source" if s == 0 else None, src_extent)
         axes[s, 0].set_ylabel(f"system {s}\n"
                               f"r_Ein={lens['einstein_radius']:.2f}\", "
                               f"slope={lens['slope']:.2f}", fontsize=7)
-        _show(axes[s, 1], mocks.noiseless[s], extent, "lensed, noiseless" if s == 0 else None)
+        show_image(axes[s, 1], mocks.noiseless[s], "lensed, noiseless" if s == 0 else None,
+                   extent)
         for level in range(n_levels):
-            _show(axes[s, 2 + level], mocks.observations[s, level], extent,
-                  f"sigma={mocks.noise_sigma[level]:.3g}" if s == 0 else None, cmap="gray")
+            show_image(axes[s, 2 + level], mocks.observations[s, level],
+                       f"sigma={mocks.noise_sigma[level]:.3g}" if s == 0 else None, extent,
+                       cmap="gray")
             axes[s, 2 + level].text(0.03, 0.04, f"S/N={mocks.snr[s, level]:.0f}",
                                     transform=axes[s, 2 + level].transAxes, color="w",
                                     fontsize=7)
@@ -53,8 +48,8 @@ def score_lens_figure(observations: np.ndarray, sources: np.ndarray, pixel_scale
                              constrained_layout=True)
     half = observations.shape[-1] * pixel_scale / 2
     for s in range(n):
-        _show(axes[0, s], sources[s], None, f"source {s}")
-        _show(axes[1, s], observations[s], (-half, half, -half, half), "observation",
-              cmap="gray")
+        show_image(axes[0, s], sources[s], f"source {s}")
+        show_image(axes[1, s], observations[s], "observation", (-half, half, -half, half),
+                   cmap="gray")
     fig.suptitle("SIE + shear mocks (Adam et al. 2022)", fontsize=9)
     return fig

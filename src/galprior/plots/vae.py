@@ -8,6 +8,7 @@ import pandas as pd
 from matplotlib import pyplot as plt
 
 from galprior.data.store import ReconstructionSet
+from galprior.plots.images import show_image
 
 
 def loss_curves(history: pd.DataFrame):
@@ -25,14 +26,6 @@ def loss_curves(history: pd.DataFrame):
     return fig
 
 
-def _panel(ax, image, title=None, vmin=None, vmax=None, cmap="magma"):
-    ax.imshow(image, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=7)
-
-
 def reconstruction_figure(result: ReconstructionSet, n_galaxies: int = 8):
     """Rows: test galaxy, reconstruction, residual (Chianese et al. 2020 Fig. 2)."""
     n = min(n_galaxies, len(result))
@@ -40,12 +33,12 @@ def reconstruction_figure(result: ReconstructionSet, n_galaxies: int = 8):
                              constrained_layout=True)
     for j in range(n):
         image, recon = result.images[j], result.reconstructions[j]
-        _panel(axes[0, j], image, vmin=0, vmax=1)
-        _panel(axes[1, j], recon, vmin=0, vmax=1)
+        show_image(axes[0, j], image, vmin=0, vmax=1)
+        show_image(axes[1, j], recon, vmin=0, vmax=1)
         residual = image - recon
         lim = float(np.abs(residual).max()) or 1.0
-        _panel(axes[2, j], residual, f"rms {np.sqrt(np.mean(residual**2)):.3f}",
-               vmin=-lim, vmax=lim, cmap="RdBu_r")
+        show_image(axes[2, j], residual, f"rms {np.sqrt(np.mean(residual**2)):.3f}",
+                   vmin=-lim, vmax=lim, cmap="RdBu_r")
     for i, label in enumerate(["galaxy", "reconstruction", "residual"]):
         axes[i, 0].set_ylabel(label)
     fig.suptitle("VAE reconstructions of test galaxies (cf. Chianese et al. 2020 Fig. 2)",
@@ -60,12 +53,12 @@ def rotation_figure(result: ReconstructionSet, n_galaxies: int = 4):
     fig, axes = plt.subplots(n, 1 + len(angles), figsize=(1.7 * (1 + len(angles)), 1.8 * n),
                              squeeze=False, constrained_layout=True)
     for i in range(n):
-        _panel(axes[i, 0], result.images[i], "galaxy" if i == 0 else None, 0, 1)
+        show_image(axes[i, 0], result.images[i], "galaxy" if i == 0 else None, vmin=0, vmax=1)
         for a, angle in enumerate(angles):
             recon = result.rotated[a, i]
             rms = np.sqrt(np.mean((recon - result.rotated[0, i]) ** 2))
-            _panel(axes[i, 1 + a], recon, f"{angle} deg" + (f" (rms vs 0: {rms:.3f})" if a else ""),
-                   0, 1)
+            show_image(axes[i, 1 + a], recon,
+                       f"{angle} deg" + (f" (rms vs 0: {rms:.3f})" if a else ""), vmin=0, vmax=1)
     fig.suptitle("Rotation test: rotate, reconstruct, rotate back "
                  "(cf. Chianese et al. 2020 Fig. 3)", fontsize=9)
     return fig
