@@ -65,8 +65,15 @@ def check_cosmos(cosmos: dict[str, Any]) -> None:
 
 
 def cosmos_options(config: dict[str, Any]) -> dict[str, Any]:
-    """Options of the COSMOS reader (the workflow's own ``download`` switch removed)."""
-    return {k: v for k, v in config["galaxies"]["cosmos"].items() if k != "download"}
+    """Options of the COSMOS reader (the workflow's own keys removed)."""
+    return {k: v for k, v in config["galaxies"]["cosmos"].items()
+            if k not in ("download", "split_sizes")}
+
+
+def split_sizes(config: dict[str, Any], source: str, product: str) -> dict[str, int | None]:
+    """Split sizes of one source and product (COSMOS may override the common ones)."""
+    override = config["galaxies"]["cosmos"]["split_sizes"] if source == "cosmos" else None
+    return (override or config["galaxies"]["split_sizes"])[product]
 
 
 def check_config(config: dict[str, Any]) -> None:

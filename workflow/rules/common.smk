@@ -2,7 +2,8 @@
 import os
 from pathlib import Path
 
-from galprior.config import config_hash as settings_hash, cosmos_options, galaxy_sources
+from galprior.config import config_hash as settings_hash
+from galprior.config import cosmos_options, galaxy_sources, split_sizes
 
 # Jobs import the package from this checkout (src/), so a conda environment from
 # envs/ needs only the third-party dependencies and always runs this version.

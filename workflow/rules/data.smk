@@ -9,7 +9,7 @@ rule prepare_galaxies:
     output:
         shard=temp(directory(f"{RESULTS}/galaxies/{{source}}/{{product}}/shards/{{shard}}.zarr")),
     params:
-        split_sizes=lambda wildcards: config["galaxies"]["split_sizes"][wildcards.product],
+        split_sizes=lambda wildcards: split_sizes(config, wildcards.source, wildcards.product),
         n_shards=config["galaxies"]["n_shards"],
         cosmos=cosmos_options(config),
         simulated=config["galaxies"]["simulated"],
@@ -44,7 +44,7 @@ rule split_galaxies:
         val=directory(f"{RESULTS}/galaxies/{{source}}/{{product}}/val.zarr"),
         test=directory(f"{RESULTS}/galaxies/{{source}}/{{product}}/test.zarr"),
     params:
-        split_sizes=lambda wildcards: config["galaxies"]["split_sizes"][wildcards.product],
+        split_sizes=lambda wildcards: split_sizes(config, wildcards.source, wildcards.product),
         seed=config["seed"],
     log:
         f"{RESULTS}/logs/split_galaxies/{{source}}_{{product}}.log",
