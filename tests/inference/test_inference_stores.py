@@ -20,6 +20,8 @@ def test_map_result_set_round_trip(tmp_path):
         lens_parameters=np.zeros((s, l, 8)), source_parameters=np.zeros((s, l, 4)), latents=np.zeros((s, l, 6)),
         theta=np.zeros((s, l, 19)), log_posterior=np.zeros((s, l, r)), best_restart=np.zeros((s, l), np.int64),
         loss_trace=np.zeros((s, l, r, t), np.float32), reduced_chi2=np.ones((s, l)), wall_time=np.ones((s, l)),
+        model_images=np.zeros((s, l, 7, 7), np.float32), source_plane=np.zeros((s, l, 5, 5), np.float32),
+        source_plane_truth=np.zeros((s, 5, 5), np.float32),
         attrs={"lens_parameter_names": [], "source_parameter_names": [], "map_config": {}, "noise_sigma": [1, 2, 3]})
     back = MapResultSet.load(store.save(tmp_path / "map.zarr"))
-    assert back.loss_trace.shape == (s, l, r, t)
+    assert back.loss_trace.shape == (s, l, r, t) and back.source_plane.shape == (s, l, 5, 5)

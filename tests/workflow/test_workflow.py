@@ -42,7 +42,7 @@ def test_ci_preset_writes_every_store_figure_and_table(ci_run):
         assert store.attrs["galprior_version"] == __version__
         assert store.attrs["config_hash"]
     figures = sorted((results / "figures").rglob("*.png"))
-    assert len(figures) >= 11
+    assert len(figures) >= 10
     for figure in figures:
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
     recovery = pd.read_csv(results / "tables/chianese/lens_recovery.csv")

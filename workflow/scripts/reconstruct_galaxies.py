@@ -13,4 +13,4 @@ from galprior.models.products import reconstruction_set  # noqa: E402
 model = load_model(Path(snakemake.input.weights).parent)
 result = reconstruction_set(model, GalaxySet.load(snakemake.input.test),
                             n_galaxies=snakemake.params.n_galaxies)
-result.save(snakemake.output.reconstructions)
+result.save(snakemake.output.reconstructions, config={"n_galaxies": snakemake.params.n_galaxies})
