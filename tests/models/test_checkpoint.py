@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from galprior.models.checkpoint import HYPERPARAMETERS_FILE, WEIGHTS_FILE, load_model, save_model
-from galprior.models.vae import VAE
 
 
 def test_save_load_round_trip(tmp_path, tiny_vae):
