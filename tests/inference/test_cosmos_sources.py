@@ -4,11 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from galprior.data.galaxies import prepare_galaxy_splits
 from galprior.inference.map import MapConfig
 from galprior.inference.priors import PriorConfig
-from galprior.inference.products import load_source_model, map_fit_mocks
+from galprior.inference.hmc import HmcConfig
+from galprior.inference.products import load_source_model, map_fit_mocks, sample_mocks
 from galprior.lensing.products import chianese_mock_set
 from galprior.models.latent_prior import fit_latent_prior_with_meta, save_latent_prior
 from galprior.models.products import train_vae_on_galaxies
@@ -50,3 +52,10 @@ def test_simulated_vae_fits_mocks_of_real_cosmos_sources(tmp_path):
     assert np.isfinite(fits.log_posterior).all() and np.isfinite(fits.reduced_chi2).all()
     first, last = fits.loss_trace[..., 0], fits.loss_trace[..., -1]
     assert (last <= first).all()  # the optimisation made progress on every restart
+
+    # HMC runs in float64 on a copy of the source model; the float32 original is untouched
+    samples = sample_mocks(mocks, fits, source, PriorConfig(),
+                           HmcConfig(num_warmup=3, num_samples=4, metric_samples=3, refine_iterations=5), [1])
+    assert samples.samples.shape[:4] == (1, 2, 1, 4)
+    assert np.isfinite(samples.samples).all()
+    assert source.dtype == torch.float32

@@ -57,3 +57,28 @@ def test_truncated_normal_normalised():
     assert torch.trapezoid(d.log_prob(x).exp(), x).item() == pytest.approx(1.0, abs=1e-4)
     s = d.sample((10000,))
     assert s.min() >= -1 and s.max() <= 2
+
+
+def test_position_angle_vector_density_is_a_thin_ring():
+    """Site density x factor = exp(-(r - 1)^2 / (2 w^2)) up to a constant, for any angle."""
+    import pyro
+    from pyro import poutine
+
+    from galprior.inference.model import RING_WIDTH, sample_parameters
+    from galprior.models.latent_prior import latent_prior_distribution
+
+    radius = torch.tensor([0.7, 0.9, 1.0, 1.0, 1.2, 1.5])
+    angle = torch.tensor([0.3, 2.0, 0.1, 2.5, 1.0, 3.0])
+    vector = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], -1)
+    prior = latent_prior_distribution(np.zeros(2), np.eye(2))
+
+    def model():
+        with pyro.plate("systems", 6, dim=-1):
+            sample_parameters(PriorConfig(), prior)
+
+    trace = poutine.trace(poutine.condition(model, data={ANGLE_SITE: vector})).get_trace()
+    log_density = sum(trace.nodes[name]["fn"].log_prob(trace.nodes[name]["value"])
+                      for name in (ANGLE_SITE, "position_angle_ring"))
+    expected = -0.5 * ((radius - 1.0) / RING_WIDTH) ** 2
+    assert torch.allclose(log_density - log_density[2], expected - expected[2], atol=1e-4)
+    assert torch.allclose(trace.nodes["position_angle"]["value"], torch.remainder(angle / 2, math.pi), atol=1e-6)

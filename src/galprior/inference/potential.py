@@ -102,6 +102,7 @@ class FlatPosterior:
         seed: int = 0,
     ) -> None:
         self.observation = observation
+        self.dtype = observation.dtype
         self.noise_sigma = torch.as_tensor(noise_sigma, dtype=observation.dtype).expand(observation.shape[0])
         self.simulator, self.decoder = simulator, decoder
         self.latent_prior, self.priors = latent_prior, priors
@@ -125,7 +126,7 @@ class FlatPosterior:
     def _unconstrain(self, values: dict[str, Tensor]) -> Tensor:
         cols = []
         for s in self.sites:
-            u = s.transform.inv(values[s.name].to(torch.get_default_dtype()))
+            u = s.transform.inv(values[s.name].to(self.dtype))
             cols.append(u.reshape(u.shape[0], -1) if s.event_shape else u[:, None])
         return torch.cat(cols, dim=-1)
 

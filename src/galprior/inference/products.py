@@ -8,6 +8,7 @@ and pack the results into ``MapResultSet`` / ``PosteriorSampleSet``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import os
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyro.distributions as dist
 import torch
 from tqdm import tqdm
 
@@ -38,21 +40,42 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class SourceModel:
-    """A frozen VAE decoder and its latent prior, as the Pyro model needs them."""
+    """A frozen VAE (eval mode) and its latent prior, as the Pyro model needs them."""
 
-    decoder: Any
+    vae: Any
     latent_prior: Any
-    latent_dim: int
+
+    @property
+    def decoder(self) -> Any:
+        return self.vae.decode
+
+    @property
+    def latent_dim(self) -> int:
+        return self.vae.latent_dim
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.vae.parameters()).dtype
+
+    def to(self, dtype: torch.dtype) -> "SourceModel":
+        """A copy in another floating-point precision (the original is left as it is)."""
+        if dtype == self.dtype:
+            return self
+        prior = self.latent_prior
+        return SourceModel(vae=copy.deepcopy(self.vae).to(dtype),
+                           latent_prior=dist.MultivariateNormal(prior.loc.to(dtype),
+                                                                scale_tril=prior.scale_tril.to(dtype)))
 
 
-def load_source_model(model_dir: str | os.PathLike, prior_path: str | os.PathLike) -> SourceModel:
-    """The trained VAE (weights frozen, eval mode) and the fitted latent prior."""
+def load_source_model(model_dir: str | os.PathLike, prior_path: str | os.PathLike,
+                      dtype: torch.dtype = torch.float32) -> SourceModel:
+    """The trained VAE (weights frozen, eval mode) and the fitted latent prior, in ``dtype``."""
     vae = load_model(Path(model_dir))
     for p in vae.parameters():
         p.requires_grad_(False)
     prior = load_latent_prior(prior_path)
     latent = as_pyro_latent_prior(latent_prior_distribution(prior.mean, prior.covariance))
-    return SourceModel(decoder=vae.decode, latent_prior=latent, latent_dim=vae.latent_dim)
+    return SourceModel(vae=vae, latent_prior=latent).to(dtype)
 
 
 def prior_config(options: dict[str, Any]) -> PriorConfig:
@@ -60,10 +83,10 @@ def prior_config(options: dict[str, Any]) -> PriorConfig:
     return PriorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
 
 
-def simulator_for(mocks: MockLensSet) -> LensSimulator:
-    """The simulator that rendered the mocks (grid, pixel scale, PSF)."""
+def simulator_for(mocks: MockLensSet, dtype: torch.dtype = torch.float32) -> LensSimulator:
+    """The simulator that rendered the mocks (grid, pixel scale, PSF), computing in ``dtype``."""
     return LensSimulator(mocks.noiseless.shape[-1], mocks.attrs["pixel_scale"],
-                         psf_sigma=mocks.attrs["psf_sigma"])
+                         psf_sigma=mocks.attrs["psf_sigma"], dtype=dtype)
 
 
 def parameter_matrix(values: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
@@ -159,18 +182,25 @@ def map_fit_mocks(mocks: MockLensSet, source: SourceModel, priors: PriorConfig,
 
 def sample_mocks(mocks: MockLensSet, map_result: MapResultSet, source: SourceModel,
                  priors: PriorConfig, config: HmcConfig, systems: list[int]) -> PosteriorSampleSet:
-    """HMC/NUTS posterior samples of the chosen systems at every noise level."""
-    simulator = simulator_for(mocks)
+    """HMC/NUTS posterior samples of the chosen systems at every noise level.
+
+    Everything (simulator, decoder, observation) runs in ``config.dtype``: in float32
+    the rounding of a 256^2-pixel log likelihood gives leapfrog energy errors of order
+    1 that do not shrink with the step size, and NUTS answers with tiny steps.
+    """
+    dtype = getattr(torch, config.dtype)
+    source = source.to(dtype)
+    simulator = simulator_for(mocks, dtype)
     names = LENS_PARAMETER_NAMES + SOURCE_PARAMETER_NAMES + tuple(
         f"latent_{i}" for i in range(source.latent_dim))
     n_lev = mocks.observations.shape[1]
     results = {}
     jobs = [(s, level) for s in systems for level in range(n_lev)]
     for s, level in tqdm(jobs, desc="HMC systems x noise levels"):
-        obs = torch.as_tensor(mocks.observations[s, level][None], dtype=torch.get_default_dtype())
+        obs = torch.as_tensor(mocks.observations[s, level][None], dtype=dtype)
         posterior = FlatPosterior(obs, float(mocks.noise_sigma[level]), simulator, source.decoder,
                                   source.latent_prior, priors, seed=config.seed)
-        out = sample_posterior(posterior, torch.as_tensor(map_result.theta[s, level]), config)
+        out = sample_posterior(posterior, torch.as_tensor(map_result.theta[s, level], dtype=dtype), config)
         n_chains, n_samples = out.theta.shape[:2]
         values = constrained_numpy(posterior, out.theta.reshape(-1, out.theta.shape[-1]))
         physical = np.concatenate(

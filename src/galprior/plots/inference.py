@@ -81,6 +81,21 @@ def corner_figure(mocks: MockLensSet, posterior: PosteriorSampleSet, row: int,
     return fig
 
 
+def _mark_map_stages(ax, config: dict) -> None:
+    """Dotted lines and names at the starts of the MAP stages (Adam lens, Adam all, L-BFGS)."""
+    starts, names = [0], ["Adam, z fixed"]
+    starts.append(starts[-1] + config.get("n_steps_lens", 0))
+    names.append("Adam, all")
+    starts.append(starts[-1] + config.get("n_steps_all", 0))
+    names.append("L-BFGS")
+    lengths = [config.get("n_steps_lens", 0), config.get("n_steps_all", 0), config.get("lbfgs_iterations", 0)]
+    for start, name, length in zip(starts, names, lengths):
+        if length:
+            ax.axvline(start, color="0.5", ls=":", lw=0.8)
+            ax.text(start, 1.0, f" {name}", transform=ax.get_xaxis_transform(), fontsize=6, va="top",
+                    color="0.3")
+
+
 def loss_trace_figure(fits: MapResultSet):
     """Negative log posterior along the MAP optimisation, every restart, per noise level."""
     n_sys, n_lev = fits.loss_trace.shape[:2]
@@ -95,7 +110,8 @@ def loss_trace_figure(fits: MapResultSet):
                 ax.plot(trace - np.nanmin(fits.loss_trace[s, level]) + 1,
                         color=f"C{s % 10}", alpha=0.9 if best else 0.15, lw=1 if best else 0.6)
         ax.set_yscale("log")
-        ax.set_xlabel("Adam step")
+        _mark_map_stages(ax, fits.attrs.get("map_config", {}))
+        ax.set_xlabel("iteration")
         ax.set_title(f"sigma={fits.attrs['noise_sigma'][level]:.3g}", fontsize=8)
     axes[0, 0].set_ylabel("-log posterior - min + 1")
     fig.suptitle("MAP optimisation (bold: kept restart; one colour per system)", fontsize=9)
