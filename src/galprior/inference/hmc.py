@@ -58,6 +58,7 @@ from pyro.infer.mcmc import HMC, MCMC, NUTS
 from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 from torch import Tensor
 
+from .map import negative_log_posterior
 from .optim import LbfgsConfig, batched_lbfgs
 from .potential import FlatPosterior
 
@@ -139,10 +140,7 @@ def refine_mode(posterior: FlatPosterior, theta: Tensor, iterations: int) -> Ten
     if iterations == 0:
         return theta
 
-    def objective(x: Tensor) -> Tensor:
-        return torch.nan_to_num(-posterior.log_prob(x, include_jacobian=True), nan=float("inf"))
-
-    result = batched_lbfgs(objective, theta[None], LbfgsConfig(max_iter=iterations))
+    result = batched_lbfgs(negative_log_posterior(posterior, True), theta[None], LbfgsConfig(max_iter=iterations))
     log.info("mode: %d L-BFGS iterations raised the log density by %.1f (max |gradient| %.3g)",
              result.n_iter, float(result.trace[0][0] - result.value[0]), float(result.grad.abs().max()))
     return result.x[0]

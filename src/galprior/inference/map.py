@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ from .model import LATENT_SITE
 from .optim import LbfgsConfig, batched_lbfgs
 from .potential import FlatPosterior
 
-__all__ = ["MapConfig", "MapResult", "fit_map", "polish_map", "learning_rate", "constrained_numpy", "repeat_for_restarts"]
+__all__ = ["MapConfig", "MapResult", "fit_map", "polish_map", "negative_log_posterior", "learning_rate", "constrained_numpy", "repeat_for_restarts"]
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +161,22 @@ def fit_map(posterior: FlatPosterior, n_systems: int, config: MapConfig = MapCon
     return result
 
 
+def negative_log_posterior(posterior: FlatPosterior, include_jacobian: bool) -> Callable[[Tensor], Tensor]:
+    """theta (B, D) -> -log posterior (B,), with NaN (a non-finite model image) as +inf,
+    the objective of :func:`galprior.inference.optim.batched_lbfgs`."""
+    def objective(x: Tensor) -> Tensor:
+        return torch.nan_to_num(-posterior.log_prob(x, include_jacobian=include_jacobian), nan=float("inf"))
+
+    return objective
+
+
 def polish_map(posterior: FlatPosterior, theta: Tensor, config: MapConfig,
                bar: tqdm | None = None) -> tuple[Tensor, list[Tensor]]:
     """Stage 3: L-BFGS of every batch element; the trace is padded to ``lbfgs_iterations``."""
     if config.lbfgs_iterations == 0:
         return theta, []
 
-    def objective(x: Tensor) -> Tensor:
-        return torch.nan_to_num(-posterior.log_prob(x, include_jacobian=config.include_jacobian), nan=float("inf"))
+    objective = negative_log_posterior(posterior, config.include_jacobian)
 
     def progress(value: Tensor) -> None:
         if bar is not None:
