@@ -38,7 +38,7 @@ from pyro.infer.mcmc import MCMC, NUTS
 from galprior.data.store import MockLensSet
 from galprior.inference.hmc import SITE, HmcConfig, chain_diagnostics, sample_posterior
 from galprior.inference.map import MapConfig, constrained_numpy, fit_map, repeat_for_restarts
-from galprior.inference.model import ANGLE_SITE, as_pyro_latent_prior, render_model_image
+from galprior.inference.model import as_pyro_latent_prior, render_model_image
 from galprior.inference.potential import FlatPosterior
 from galprior.inference.products import SourceModel, load_source_model, simulator_for
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES, LensSimulator
