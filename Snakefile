@@ -1,12 +1,13 @@
 # galprior: deep generative galaxy priors for strong lensing and deblending.
-# Table of contents only: configuration, validation, stages, and the targets.
+# Table of contents only: configuration, validation, the shared stages, one rules file
+# per paper system, and the targets.
 import os
 import sys
 
 from snakemake.utils import min_version, validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))  # the package of this checkout
-from galprior.config import check_config
+from galprior.config import check_config, check_device, check_resources
 
 min_version("9.0")
 
@@ -17,19 +18,24 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 validate(config, "workflow/schemas/config.schema.yaml")
 check_config(config)
+check_device(config, workflow)
 
 
 report: "workflow/report/workflow.rst"
 
 
-
+# shared stages
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/lenses.smk"
-include: "workflow/rules/training.smk"
-include: "workflow/rules/inference.smk"
-include: "workflow/rules/evaluation.smk"
-include: "workflow/rules/figures.smk"
+include: "workflow/rules/provenance.smk"
+# one file per paper system
+include: "workflow/rules/chianese.smk"
+include: "workflow/rules/adam.smk"
+include: "workflow/rules/nguyen.smk"
+include: "workflow/rules/lanusse.smk"
+
+
+check_resources(config, [r.name for r in workflow.rules])
 
 
 rule all:

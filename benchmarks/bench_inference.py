@@ -35,15 +35,24 @@ import numpy as np
 import torch
 from pyro.infer.mcmc import MCMC, NUTS
 
-from galprior.data.store import MockLensSet
+from galprior.config import schema_defaults
+from galprior.device import resolve_device
 from galprior.inference.hmc import SITE, HmcConfig, chain_diagnostics, sample_posterior
 from galprior.inference.map import MapConfig, constrained_numpy, fit_map, repeat_for_restarts
-from galprior.inference.model import as_pyro_latent_prior, render_model_image
+from galprior.inference.model import render_model_image
 from galprior.inference.potential import FlatPosterior
-from galprior.inference.products import SourceModel, load_source_model, simulator_for
+from galprior.lensing.priors import LensSourcePrior
+from galprior.lensing.products import simulator_for
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES, LensSimulator
-from galprior.models.latent_prior import latent_prior_distribution
 from galprior.models.vae import VAE
+from galprior.models.vae.latent_prior import latent_prior_distribution
+from galprior.models.vae.source_model import SourceModel, load_source_model
+from galprior.store import MockLensSet
+
+# every default of this script is the workflow's (the schema): one home per default
+DEFAULTS = schema_defaults()
+MAP, HMC = DEFAULTS["chianese"]["map"], DEFAULTS["chianese"]["hmc"]
+PRIOR = LensSourcePrior.from_config(DEFAULTS["priors"])
 
 log = logging.getLogger("bench_inference")
 
@@ -56,23 +65,25 @@ def source_model(checkpoint: str | None) -> SourceModel:
     """Trained model and fitted latent prior, or the paper-size VAE with random weights."""
     if checkpoint:
         return load_source_model(checkpoint, f"{checkpoint}/latent_prior.npz")
-    vae = VAE(image_size=64, latent_dim=64, base_width=64).eval()
+    vae = VAE(**{**DEFAULTS["chianese"]["vae"]["architecture"], "base_width": 64}).eval()
     for p in vae.parameters():
         p.requires_grad_(False)
-    prior = as_pyro_latent_prior(latent_prior_distribution(np.zeros(64), 9.0 * np.eye(64)))
+    dim = vae.latent_dim
+    prior = latent_prior_distribution(np.zeros(dim), 9.0 * np.eye(dim))
     return SourceModel(vae=vae, latent_prior=prior)
 
 
-def decoder_system(source: SourceModel, sigma: float, seed: int) -> tuple[torch.Tensor, LensSimulator, np.ndarray]:
+def decoder_system(source: SourceModel, sigma: float, seed: int,
+                   device: torch.device) -> tuple[torch.Tensor, LensSimulator, np.ndarray]:
     """Observation (1, 256, 256) rendered from the decoder, simulator and true lens parameters."""
-    sim = LensSimulator(256, 0.04, psf_sigma=0.05)
+    sim = LensSimulator(256, 0.04, psf_sigma=0.05).to(device)
     gen = torch.Generator().manual_seed(seed)
-    truth = {k: torch.tensor([v]) for k, v in TRUTH.items()}
+    truth = {k: torch.tensor([v], device=device) for k, v in TRUTH.items()}
     truth["latent"] = source.latent_prior.loc[None] + (
-        source.latent_prior.scale_tril @ torch.randn(source.latent_dim, generator=gen))[None] / 3.0
+        source.latent_prior.scale_tril @ torch.randn(source.latent_dim, generator=gen).to(device))[None] / 3.0
     with torch.no_grad():
         image = render_model_image(truth, sim, source.decoder)
-    return image + sigma * torch.randn(image.shape, generator=gen), sim, np.array(
+    return image + sigma * torch.randn(image.shape, generator=gen).to(device), sim, np.array(
         [TRUTH[n] for n in LENS_PARAMETER_NAMES])
 
 
@@ -80,15 +91,17 @@ def time_map(obs: torch.Tensor, sigma: float, sim: LensSimulator, source: Source
              args: argparse.Namespace) -> tuple[torch.Tensor, float, float]:
     """Our MAP of one system: best theta (D,), seconds, seconds per Adam step."""
     o, s = repeat_for_restarts(obs, torch.tensor([sigma]), args.restarts)
-    post = FlatPosterior(o, s, sim, source.decoder, source.latent_prior)
+    post = FlatPosterior(o, s, sim, source.decoder, source.latent_prior, PRIOR,
+                         include_jacobian=MAP["include_jacobian"])
     t0 = time.perf_counter()
-    fit_map(post, 1, MapConfig(n_restarts=args.restarts, n_steps_lens=0, n_steps_all=20, lbfgs_iterations=0))
+    fit_map(post, 1, MapConfig(**{**MAP, "n_restarts": args.restarts, "n_steps_lens": 0, "n_steps_all": 20,
+                                  "lbfgs_iterations": 0, "seed": args.seed}))
     per_step = (time.perf_counter() - t0) / 20
-    cfg = MapConfig(n_restarts=args.restarts, n_steps_lens=args.steps_lens, n_steps_all=args.steps_all,
-                    lbfgs_iterations=args.lbfgs, seed=args.seed)
+    cfg = MapConfig(**{**MAP, "n_restarts": args.restarts, "n_steps_lens": args.steps_lens,
+                       "n_steps_all": args.steps_all, "lbfgs_iterations": args.lbfgs, "seed": args.seed})
     t0 = time.perf_counter()
     res = fit_map(post, 1, cfg)
-    return torch.as_tensor(res.best_theta[0]), time.perf_counter() - t0, per_step
+    return torch.as_tensor(res.best_theta[0], device=obs.device), time.perf_counter() - t0, per_step
 
 
 def run_peer(posterior: FlatPosterior, theta: torch.Tensor, seconds: float) -> tuple[float, float, int]:
@@ -132,15 +145,16 @@ def main() -> None:
     ap.add_argument("--system", type=int, default=0)
     ap.add_argument("--level", type=int, default=-1, help="noise level of the mock store (-1: the highest S/N)")
     ap.add_argument("--sigma", type=float, default=0.1, help="noise of the decoder-rendered system")
-    ap.add_argument("--restarts", type=int, default=4)
-    ap.add_argument("--steps-lens", type=int, default=150)
-    ap.add_argument("--steps-all", type=int, default=250)
-    ap.add_argument("--lbfgs", type=int, default=150)
-    ap.add_argument("--sampler", default="hmc", choices=["hmc", "nuts"])
-    ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    ap.add_argument("--warmup", type=int, default=50)
-    ap.add_argument("--samples", type=int, default=500)
-    ap.add_argument("--metric-samples", type=int, default=HmcConfig().metric_samples,
+    ap.add_argument("--device", default=DEFAULTS["device"], choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--restarts", type=int, default=MAP["n_restarts"])
+    ap.add_argument("--steps-lens", type=int, default=MAP["n_steps_lens"])
+    ap.add_argument("--steps-all", type=int, default=MAP["n_steps_all"])
+    ap.add_argument("--lbfgs", type=int, default=MAP["lbfgs_iterations"])
+    ap.add_argument("--sampler", default=HMC["sampler"], choices=["hmc", "nuts"])
+    ap.add_argument("--dtype", default=HMC["dtype"], choices=["float32", "float64"])
+    ap.add_argument("--warmup", type=int, default=HMC["num_warmup"])
+    ap.add_argument("--samples", type=int, default=HMC["num_samples"])
+    ap.add_argument("--metric-samples", type=int, default=HMC["metric_samples"],
                     help="pilot samples that re-estimate the mass matrix")
     ap.add_argument("--peer-seconds", type=float, default=180.0, help="warm-up budget of the paper-style NUTS (0: skip)")
     ap.add_argument("--seed", type=int, default=0)
@@ -148,34 +162,37 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    source = source_model(args.checkpoint)
+    device = resolve_device(args.device)
+    source = source_model(args.checkpoint).to(device=device)
     log.info("VAE: %s", f"checkpoint {args.checkpoint}" if args.checkpoint else "UNTRAINED random weights")
     if args.mocks:
         mocks = MockLensSet.load(args.mocks)
         level = args.level % mocks.observations.shape[1]
         sigma = float(mocks.noise_sigma[level])
-        obs = torch.as_tensor(mocks.observations[args.system, level][None], dtype=torch.float32)
-        sim, truth = simulator_for(mocks), mocks.lens_parameters[args.system]
+        obs = torch.as_tensor(mocks.observations[args.system, level][None], dtype=torch.float32, device=device)
+        sim, truth = simulator_for(mocks, device=device), mocks.lens_parameters[args.system]
         log.info("system %d of %s at sigma %.3g (S/N %.1f)", args.system, args.mocks, sigma,
                  mocks.snr[args.system, level])
     else:
-        obs, sim, truth = decoder_system(source, args.sigma, args.seed)
+        obs, sim, truth = decoder_system(source, args.sigma, args.seed, device)
         sigma = args.sigma
 
     theta_map, t_map, t_step = time_map(obs, sigma, sim, source, args)
-    post32 = FlatPosterior(obs, sigma, sim, source.decoder, source.latent_prior)
-    r_map = constrained_numpy(post32, theta_map.numpy()[None])["einstein_radius"][0]
+    post32 = FlatPosterior(obs, sigma, sim, source.decoder, source.latent_prior, PRIOR)
+    r_map = constrained_numpy(post32, theta_map.cpu().numpy()[None])["einstein_radius"][0]
     log.info("MAP: %.1f s for %d restarts x (%d + %d Adam + %d L-BFGS); r_Ein %.4f (truth %.4f, %+.2f %%)",
              t_map, args.restarts, args.steps_lens, args.steps_all, args.lbfgs, r_map, truth[0],
              100 * (r_map / truth[0] - 1))
 
     dtype = getattr(torch, args.dtype)
     src = source.to(dtype)
-    sim_d = simulator_for(mocks, dtype) if args.mocks else LensSimulator(256, 0.04, psf_sigma=0.05, dtype=dtype)
-    post = FlatPosterior(obs.to(dtype), sigma, sim_d, src.decoder, src.latent_prior)
-    cfg = HmcConfig(sampler=args.sampler, num_warmup=args.warmup, num_samples=args.samples, seed=args.seed,
-                    metric_samples=args.metric_samples, dtype=args.dtype)
-    out = sample_posterior(post, theta_map.to(dtype), cfg)
+    sim_d = sim.to(dtype)
+    post = FlatPosterior(obs.to(dtype), sigma, sim_d, src.decoder, src.latent_prior, PRIOR)
+    options = {k: v for k, v in HMC.items() if k != "systems"}
+    cfg = HmcConfig(**{**options, "sampler": args.sampler, "num_warmup": args.warmup,
+                       "num_samples": args.samples, "seed": args.seed,
+                       "metric_samples": args.metric_samples, "dtype": args.dtype})
+    out = sample_posterior(post, theta_map.to(dtype=dtype, device=device), cfg)
     values = constrained_numpy(post, out.theta[0])
     lens = np.stack([values[n] for n in LENS_PARAMETER_NAMES], -1)[None]
     _, ess_lens = chain_diagnostics(lens)
@@ -194,7 +211,7 @@ def main() -> None:
           f"min ESS {ess_lens.min():.0f} lens / {ess_all.min():.0f} all (goal >= 100), "
           f"{out.wall_time / ess_all.min():.2f} s per effective sample")
     if args.peer_seconds > 0:
-        t_it, g_it, n_it = run_peer(post, theta_map.to(dtype), args.peer_seconds)
+        t_it, g_it, n_it = run_peer(post, theta_map.to(dtype=dtype, device=device), args.peer_seconds)
         print(f"peer (Pyro NUTS as in the paper): {n_it} warm-up iterations in {args.peer_seconds:.0f} s, "
               f"{t_it:.2f} s and {g_it:.0f} gradients per iteration; ours {per_sample:.2f} s and "
               f"{out.grad_evals.mean():.1f} per sample: {t_it / per_sample:.1f}x faster per iteration, "

@@ -24,6 +24,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from galprior.config import schema_defaults
+from galprior.device import resolve_device
 from galprior.lensing import LensSimulator
 
 log = logging.getLogger("bench_lensing")
@@ -39,6 +41,8 @@ def timeit(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()  # GPU kernels run asynchronously: time their end
         times.append(time.perf_counter() - t0)
     return 1e3 * float(np.median(times))
 
@@ -58,12 +62,12 @@ def make_inputs(axis_ratio: float, seed: int = 0):
     return lens, src, source_params
 
 
-def bench_ours(lens, src, sp):
+def bench_ours(lens, src, sp, device):
     dt = torch.float32
-    sim = LensSimulator(N_PIX, PIXEL_SCALE, dtype=dt)
-    lp = torch.tensor(lens, dtype=dt)[None].requires_grad_()
-    s = torch.tensor(src, dtype=dt)[None].requires_grad_()
-    spt = torch.tensor(sp, dtype=dt)[None]
+    sim = LensSimulator(N_PIX, PIXEL_SCALE, dtype=dt).to(device)
+    lp = torch.tensor(lens, dtype=dt, device=device)[None].requires_grad_()
+    s = torch.tensor(src, dtype=dt, device=device)[None].requires_grad_()
+    spt = torch.tensor(sp, dtype=dt, device=device)[None]
 
     def fwd():
         with torch.no_grad():
@@ -74,10 +78,10 @@ def bench_ours(lens, src, sp):
         gl, gs = torch.autograd.grad(img.sum(), (lp, s))
         return gl, gs
 
-    return fwd, fwd_bwd, fwd()[0].numpy()
+    return fwd, fwd_bwd, fwd()[0].cpu().numpy()
 
 
-def bench_caustics(lens, src, sp):
+def bench_caustics(lens, src, sp, device):
     import caustics
 
     dt = torch.float32
@@ -91,11 +95,11 @@ def bench_caustics(lens, src, sp):
         pixelscale=float(sp[1]) / N_SRC, scale=float(sp[0]), name="src",
     )
     sim = caustics.LensSource(lens=lensmodel, source=source, pixelscale=PIXEL_SCALE, pixels_x=N_PIX, name="sim")
-    sim.to(dtype=dt)
+    sim.to(dtype=dt, device=device)
     sim.to_static()
     for p in (epl.x0, epl.y0, epl.q, epl.phi, epl.Rein, epl.t, shear.gamma_1, shear.gamma_2, source.image):
         p.to_dynamic()
-    params = [t.clone().detach().requires_grad_() for t in sim.get_values(scheme="list")]
+    params = [t.clone().detach().to(device).requires_grad_() for t in sim.get_values(scheme="list")]
 
     def fwd():
         with torch.no_grad():
@@ -105,7 +109,7 @@ def bench_caustics(lens, src, sp):
         img = sim(params)
         return torch.autograd.grad(img.sum(), params)
 
-    return fwd, fwd_bwd, fwd().numpy()
+    return fwd, fwd_bwd, fwd().cpu().numpy()
 
 
 def bench_lenstronomy(lens, src, sp):
@@ -131,16 +135,18 @@ def bench_lenstronomy(lens, src, sp):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default=schema_defaults()["device"], choices=["auto", "cpu", "cuda"])
     parser.add_argument("--axis-ratio", type=float, default=0.6)
     parser.add_argument("--repeat", type=int, default=10, help="calls per timing")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
     lens, src, sp = make_inputs(args.axis_ratio)
-    peers = {"galprior": bench_ours(lens, src, sp)}
+    peers = {"galprior": bench_ours(lens, src, sp, device)}
     try:
-        peers["caustics"] = bench_caustics(lens, src, sp)
+        peers["caustics"] = bench_caustics(lens, src, sp, device)
     except ImportError:
         log.warning("caustics not installed; skipped")
     peers["lenstronomy"] = bench_lenstronomy(lens, src, sp)
@@ -154,8 +160,8 @@ def main() -> None:
             rounds[name][1].append(timeit(fwd_bwd, n, warmup=1) if fwd_bwd else float("nan"))
     results = {name: (float(np.median(r[0])), float(np.median(r[1])), peers[name][2]) for name, r in rounds.items()}
     ours = results["galprior"]
-    log.info("256x256 image, 64x64 source, EPL(q=%.2f, gamma=%.2f)+shear, float32, %d threads, torch %s",
-             args.axis_ratio, lens[1], args.threads, torch.__version__)
+    log.info("256x256 image, 64x64 source, EPL(q=%.2f, gamma=%.2f)+shear, float32, %d threads, torch %s, "
+             "device %s (lenstronomy: CPU)", args.axis_ratio, lens[1], args.threads, torch.__version__, device)
     log.info("%-12s %12s %16s %14s %18s %16s", "code", "forward ms", "fwd+bwd ms", "ours/peer fwd", "ours/peer fwd+bwd", "max|img-ours|")
     for name, (f, fb, img) in results.items():
         log.info("%-12s %12.2f %16.2f %14.3f %18.3f %16.2e", name, f, fb, ours[0] / f, ours[1] / fb,

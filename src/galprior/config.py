@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-DOWNLOAD_NAME = "COSMOS_25.2_training_sample"
+DOWNLOAD_NAMES = ("COSMOS_25.2_training_sample", "COSMOS_23.5_training_sample")
 
 
 def config_hash(*configs: Any) -> str:
@@ -36,11 +36,11 @@ def galaxy_sources(config: dict[str, Any]) -> list[str]:
 def check_cosmos(cosmos: dict[str, Any]) -> None:
     """The COSMOS directory and catalogue exist (unless the workflow downloads them)."""
     if cosmos["download"]:
-        if cosmos["directory"] is None or Path(cosmos["directory"]).name != DOWNLOAD_NAME:
+        if cosmos["directory"] is None or Path(cosmos["directory"]).name not in DOWNLOAD_NAMES:
             raise ConfigError(
-                f"galaxies.cosmos.directory: {cosmos['directory']} must end in "
-                f"{DOWNLOAD_NAME} when galaxies.cosmos.download is true (that is the "
-                "folder galsim_download_cosmos -s 25.2 unpacks)"
+                f"galaxies.cosmos.directory: {cosmos['directory']} must end in one of "
+                f"{DOWNLOAD_NAMES} when galaxies.cosmos.download is true (the folders of "
+                "GalSim's 25.2 and 23.5 archives, which rule download_cosmos unpacks)"
             )
         return
     directory = cosmos["directory"]
@@ -80,16 +80,71 @@ def check_config(config: dict[str, Any]) -> None:
     """Raise :class:`ConfigError` naming the first key whose value cannot work."""
     if "cosmos" in galaxy_sources(config):
         check_cosmos(config["galaxies"]["cosmos"])
-    image_size = config["vae"]["architecture"]["image_size"]
+    chianese = config["chianese"]
+    image_size = chianese["vae"]["architecture"]["image_size"]
     output_size = config["galaxies"]["chianese"]["output_size"]
     if image_size != output_size:
         raise ConfigError(
-            f"vae.architecture.image_size ({image_size}) must equal "
+            f"chianese.vae.architecture.image_size ({image_size}) must equal "
             f"galaxies.chianese.output_size ({output_size}): the VAE learns those images"
         )
-    for system in config["inference"]["hmc"]["systems"]:
-        if system >= config["lenses"]["chianese"]["n_systems"]:
+    for system in chianese["hmc"]["systems"]:
+        if system >= chianese["mocks"]["n_systems"]:
             raise ConfigError(
-                f"inference.hmc.systems: system {system} does not exist; "
-                f"lenses.chianese.n_systems is {config['lenses']['chianese']['n_systems']}"
+                f"chianese.hmc.systems: system {system} does not exist; "
+                f"chianese.mocks.n_systems is {chianese['mocks']['n_systems']}"
             )
+
+
+def check_resources(config: dict[str, Any], rule_names: list[str]) -> None:
+    """Every key of ``resources`` but ``default`` names a rule of the workflow."""
+    unknown = sorted(set(config["resources"]) - {"default"} - set(rule_names))
+    if unknown:
+        raise ConfigError(
+            f"resources: {unknown} name no rule of this workflow; rules are "
+            f"{sorted(rule_names)}"
+        )
+
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _defaults(schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """The default value a (sub-)schema gives, with the defaults of its properties filled in."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = {**root["$defs"][name], **{k: v for k, v in schema.items() if k != "$ref"}}
+    value = schema.get("default")
+    if isinstance(value, dict) and "properties" in schema:
+        value = dict(value)
+        for key, sub in schema["properties"].items():
+            if key not in value:
+                default = _defaults(sub, root)
+                if default is not None or "default" in sub:
+                    value[key] = default
+    return value
+
+
+def schema_defaults(schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+    """The configuration the schema gives when every key is left out (the one home of
+    every default: code, tests and benchmarks read defaults from here)."""
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    return _defaults({**schema, "default": {}}, schema)
+
+
+def check_device(config: dict[str, Any], workflow: Any) -> None:
+    """``device: cuda`` without a visible CUDA device stops a local run at start-up.
+
+    Runs only in the main process of a local run: jobs submitted to a cluster check on
+    their node (:func:`galprior.device.resolve_device`), where the GPU is.
+    """
+    if config["device"] != "cuda" or not (workflow.is_main_process and workflow.local_exec):
+        return
+    from galprior.device import DeviceError, resolve_device  # torch only when needed
+
+    try:
+        resolve_device("cuda")
+    except DeviceError as err:
+        raise ConfigError(str(err)) from err

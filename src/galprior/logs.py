@@ -6,6 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
+from galprior.store import faults
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -25,3 +27,4 @@ def setup_logging(log_file: str | Path | None = None, level: int = logging.INFO)
         logging.getLogger("galprior").error("failed: %s", exc, exc_info=(exc_type, exc, tb))
 
     sys.excepthook = _log_uncaught
+    faults.arm(log_file)  # no-op unless the reliability tests planned to kill this job

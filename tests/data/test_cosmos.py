@@ -24,6 +24,7 @@ needs_example = pytest.mark.skipif(
 def example_copy(tmp_path: Path) -> Path:
     target = tmp_path / "cosmos"
     shutil.copytree(EXAMPLE, target)
+    target.chmod(0o755)  # copytree keeps the read-only modes of shared/
     for path in target.iterdir():
         path.chmod(0o644)
     return target

@@ -6,7 +6,7 @@ import pytest
 
 from galprior.data import simulated as sim
 from galprior.data.galaxies import prepare_galaxy_splits
-from galprior.data.store import GalaxySet
+from galprior.store import GalaxySet
 
 
 def test_batches_are_reproducible_from_the_seed():

@@ -9,7 +9,7 @@ from torch import nn
 
 from galprior.inference.model import render_model_image
 from galprior.lensing.simulator import LensSimulator
-from galprior.models.latent_prior import latent_prior_distribution
+from galprior.models.vae.latent_prior import latent_prior_distribution
 
 LATENT_DIM = 6
 

@@ -7,13 +7,12 @@ import pytest
 import torch
 
 from galprior.data.galaxies import prepare_galaxy_splits
-from galprior.inference.map import MapConfig
-from galprior.inference.priors import PriorConfig
-from galprior.inference.hmc import HmcConfig
-from galprior.inference.products import load_source_model, map_fit_mocks, sample_mocks
+from galprior.inference.mocks import map_fit_mocks, sample_mocks
 from galprior.lensing.products import chianese_mock_set
-from galprior.models.latent_prior import fit_latent_prior_with_meta, save_latent_prior
-from galprior.models.products import train_vae_on_galaxies
+from galprior.models import load_model
+from galprior.models.vae.latent_prior import fit_latent_prior_with_meta, save_latent_prior
+from galprior.models.vae.products import train_vae_on_galaxies
+from galprior.models.vae.source_model import load_source_model
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "cosmos_example"
 COSMOS = {"directory": str(EXAMPLE),
@@ -22,7 +21,9 @@ COSMOS = {"directory": str(EXAMPLE),
 
 
 @pytest.mark.skipif(not EXAMPLE.exists(), reason=f"COSMOS example sample absent at {EXAMPLE}")
-def test_simulated_vae_fits_mocks_of_real_cosmos_sources(tmp_path):
+def test_simulated_vae_fits_mocks_of_real_cosmos_sources(tmp_path, defaults, default_prior, map_config,
+                                                          hmc_config):
+    vae = defaults["chianese"]["vae"]
     loose = {"min_stamp_size": 0, "snr_min": 0.0, "snr_max": 1e9}
     simulated = prepare_galaxy_splits("simulated", "chianese",
                                       {"train": 24, "val": 8, "test": 1}, seed=0,
@@ -30,32 +31,29 @@ def test_simulated_vae_fits_mocks_of_real_cosmos_sources(tmp_path):
                                       product_options=loose)
     model_dir = tmp_path / "vae"
     train_vae_on_galaxies(simulated["train"], simulated["val"],
-                          architecture={"base_width": 4, "latent_dim": 8},
-                          training={"epochs": 2, "batch_size": 8, "lr": 1e-3,
-                                    "betas": [0.5, 0.999], "patience": 5, "min_delta": 0.0},
+                          architecture={**vae["architecture"], "base_width": 4, "latent_dim": 8},
+                          training={**vae["training"], "epochs": 2, "batch_size": 8},
                           seed=0, checkpoint_dir=tmp_path / "ckpt", model_dir=model_dir)
-    from galprior.models.checkpoint import load_model
-
     prior = fit_latent_prior_with_meta(load_model(model_dir), simulated["train"].images)
     save_latent_prior(tmp_path / "prior.npz", prior.mean, prior.covariance, prior.meta)
 
     real = prepare_galaxy_splits("cosmos", "chianese", {"train": None, "val": 1, "test": 2},
                                  seed=0, cosmos_options=COSMOS)["test"]
     assert real.attrs["source"] == "cosmos"
-    mocks = chianese_mock_set(real, n_systems=2, noise_levels=[0.1, 0.03], n_pix=48,
+    mocks = chianese_mock_set(real, n_systems=2, noise_sigma=[0.1, 0.03], n_pix=48,
                               pixel_scale=0.16, psf_sigma=0.1, source_plane_size=2.0,
-                              fill_fraction=1 / 3, source_offset_sigma=0.05, seed=1)
+                              fill_fraction=1 / 3, prior=default_prior, seed=1)
     source = load_source_model(model_dir, tmp_path / "prior.npz")
-    fits = map_fit_mocks(mocks, source, PriorConfig(),
-                         MapConfig(n_restarts=2, n_steps_lens=15, n_steps_all=15))
+    fits = map_fit_mocks(mocks, source, default_prior,
+                         map_config(n_restarts=2, n_steps_lens=15, n_steps_all=15))
     assert fits.lens_parameters.shape == (2, 2, 8)
     assert np.isfinite(fits.log_posterior).all() and np.isfinite(fits.reduced_chi2).all()
     first, last = fits.loss_trace[..., 0], fits.loss_trace[..., -1]
     assert (last <= first).all()  # the optimisation made progress on every restart
 
     # HMC runs in float64 on a copy of the source model; the float32 original is untouched
-    samples = sample_mocks(mocks, fits, source, PriorConfig(),
-                           HmcConfig(num_warmup=3, num_samples=4, metric_samples=3, refine_iterations=5), [1])
+    samples = sample_mocks(mocks, fits, source, default_prior,
+                           hmc_config(num_warmup=3, num_samples=4, metric_samples=3, refine_iterations=5), [1])
     assert samples.samples.shape[:4] == (1, 2, 1, 4)
     assert np.isfinite(samples.samples).all()
     assert source.dtype == torch.float32

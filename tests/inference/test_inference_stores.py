@@ -1,6 +1,6 @@
 import numpy as np
 
-from galprior.data.store import MapResultSet, PosteriorSampleSet
+from galprior.store import MapResultSet, PosteriorSampleSet
 
 
 def test_posterior_sample_set_round_trip(tmp_path):
@@ -8,8 +8,9 @@ def test_posterior_sample_set_round_trip(tmp_path):
     store = PosteriorSampleSet(
         samples=np.zeros((s, l, c, n, p), np.float32), r_hat=np.ones((s, l, p)), ess=np.ones((s, l, p)),
         divergences=np.zeros((s, l, c), np.int64), grad_evals=np.ones((s, l, c, n), np.int64),
-        step_size=np.ones((s, l, c)), wall_time=np.ones((s, l)),
-        attrs={"parameter_names": ["a", "b", "c"], "hmc_config": {}, "noise_sigma": [0.1]})
+        tree_depth_hits=np.zeros((s, l, c), np.int64), step_size=np.ones((s, l, c)), wall_time=np.ones((s, l)),
+        attrs={"parameter_names": ["a", "b", "c"], "hmc_config": {}, "noise_sigma": [0.1],
+               "r_hat_method": "split"})
     back = PosteriorSampleSet.load(store.save(tmp_path / "post.zarr"))
     assert back.samples.shape == (s, l, c, n, p) and back.attrs["parameter_names"] == ["a", "b", "c"]
 

@@ -29,3 +29,39 @@ def test_reduced_chi2_of_pure_noise_is_one():
     chi2 = reduced_chi2(noise, np.zeros_like(noise), np.full(4, sigma))
     # chi^2 / n has mean 1 and sd sqrt(2 / n) = 0.0055
     assert np.all(np.abs(chi2 - 1) < 5 * np.sqrt(2 / 256**2))
+
+
+def test_position_angle_uses_circular_statistics():
+    """Samples straddling the wrap-around (0.02 and pi - 0.02): the arithmetic mean would be
+    pi/2, 1.55 rad from the truth 0; the circular mean is 0 and the truth is covered."""
+    rng = np.random.default_rng(0)
+    phi = np.mod(rng.normal(0.0, 0.03, 2000), np.pi)
+    assert 0.5 < phi.mean() < 2.6  # the naive mean is far off
+    samples = phi[None, None, :, None]
+    table = recovery_table(np.array([[np.pi - 0.005]]), np.array([[[0.01]]]), samples, ["position_angle"], [0.1])
+    row = table.iloc[0]
+    assert abs(row["map_error"] - 0.015) < 1e-12  # wrapped: 0.01 - (pi - 0.005) -> 0.015
+    assert np.isnan(row["map_rel_error"]) and np.isnan(row["mean_rel_error"])
+    assert abs(row["mean_error"]) < 0.01 and row["in68"] and row["in95"]
+    assert row["q84"] - row["q16"] == pytest.approx(0.06, abs=0.01)
+
+
+def test_absolute_errors_where_truth_can_be_zero_and_coverage_counts():
+    truth = np.array([[0.0, 1.5], [0.01, 2.0]])  # gamma1 (truth 0 possible), einstein_radius
+    map_estimate = np.array([[[0.02, 1.527]], [[0.0, 2.0]]])
+    samples = np.broadcast_to(np.linspace(-1, 1, 101)[None, None, :, None] * np.array([0.05, 0.1]) + map_estimate[:, :, None, :],
+                              (2, 1, 101, 2))
+    table = recovery_table(truth, map_estimate, samples, ["gamma1", "einstein_radius"], [0.1])
+    g = table[table["parameter"] == "gamma1"]
+    assert g["map_error"].tolist() == pytest.approx([0.02, -0.01])
+    assert g["map_rel_error"].isna().all()
+    r = table[table["parameter"] == "einstein_radius"]
+    assert r["map_rel_error"].tolist() == pytest.approx([0.018, 0.0])
+    cov = interval_coverage(table)
+    assert cov["n_intervals"].tolist() == [2, 2]
+    from galprior.metrics.lens_recovery import recovery_summary
+
+    summary = recovery_summary(table.assign(snr=[10.0] * 4))
+    radius = summary[summary["parameter"] == "einstein_radius"].iloc[0]
+    assert radius["n_within_2pct_map"] == 2 and radius["median_abs_rel_error_map"] == pytest.approx(0.009)
+    assert np.isnan(summary[summary["parameter"] == "gamma1"].iloc[0]["n_within_2pct_map"])

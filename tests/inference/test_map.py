@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from galprior.inference.map import MapConfig, constrained_numpy, fit_map, learning_rate, repeat_for_restarts
+from galprior.inference.map import constrained_numpy, fit_map, learning_rate, repeat_for_restarts
 from galprior.inference.potential import FlatPosterior
 
 
@@ -11,14 +11,14 @@ def test_learning_rate_schedule():
     assert math.isclose(learning_rate(9, 10, 0.1, 0.001), 0.001)
 
 
-def test_map_recovers_einstein_radius(tiny_system):
+def test_map_recovers_einstein_radius(tiny_system, default_prior, map_config):
     image, truth, sim, decoder, prior = tiny_system
     restarts = 8
     obs, sigma = repeat_for_restarts(image, torch.tensor([0.01]), restarts)
-    post = FlatPosterior(obs, sigma, sim, decoder, prior)
-    result = fit_map(post, 1, MapConfig(n_restarts=restarts, n_steps_lens=150, n_steps_all=250, seed=0))
+    post = FlatPosterior(obs, sigma, sim, decoder, prior, default_prior)
+    result = fit_map(post, 1, map_config(n_restarts=restarts, n_steps_lens=150, n_steps_all=250))
     assert result.theta.shape == (1, restarts, post.dim)
-    assert result.loss_trace.shape == (400 + MapConfig().lbfgs_iterations, 1, restarts)
+    assert result.loss_trace.shape == (400 + map_config().lbfgs_iterations, 1, restarts)
     # the L-BFGS stage never makes a restart worse than Adam left it
     assert (result.loss_trace[-1] <= result.loss_trace[399] + 1e-3 * abs(result.loss_trace[399])).all()
     best = constrained_numpy(post, result.best_theta)

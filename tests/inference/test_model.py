@@ -6,13 +6,12 @@ import torch
 
 from galprior.inference.model import ANGLE_SITE, position_angle_from_vector
 from galprior.inference.potential import FlatPosterior
-from galprior.inference.priors import PriorConfig, TruncatedNormal, lens_prior_distributions
-from galprior.lensing.mocks import sample_lens_parameters
+from galprior.lensing.priors import TruncatedNormal
 
 
-def test_log_density_finite_and_batched(tiny_system):
+def test_log_density_finite_and_batched(tiny_system, default_prior):
     image, truth, sim, decoder, prior = tiny_system
-    post = FlatPosterior(image.expand(3, -1, -1), 0.01, sim, decoder, prior)
+    post = FlatPosterior(image.expand(3, -1, -1), 0.01, sim, decoder, prior, default_prior)
     theta = post.prior_draws(3)
     lp = post.log_prob(theta)
     assert lp.shape == (3,) and torch.isfinite(lp).all()
@@ -21,13 +20,13 @@ def test_log_density_finite_and_batched(tiny_system):
     assert torch.allclose(one, lp[:1], rtol=1e-5)
 
 
-def test_truth_beats_prior_draws(tiny_system):
+def test_truth_beats_prior_draws(tiny_system, default_prior):
     image, truth, sim, decoder, prior = tiny_system
-    post = FlatPosterior(image, 0.01, sim, decoder, prior)
+    post = FlatPosterior(image, 0.01, sim, decoder, prior, default_prior)
     values = dict(truth)
     values[ANGLE_SITE] = torch.tensor([[math.cos(1.2), math.sin(1.2)]])
     lp_truth = post.log_prob(post.to_theta(values))
-    lp_prior = FlatPosterior(image.expand(16, -1, -1), 0.01, sim, decoder, prior).log_prob(post.prior_draws(16))
+    lp_prior = FlatPosterior(image.expand(16, -1, -1), 0.01, sim, decoder, prior, default_prior).log_prob(post.prior_draws(16))
     assert lp_truth > lp_prior.max()
     assert torch.allclose(post.model_image(post.to_theta(values)), image, atol=1e-4)
 
@@ -38,10 +37,10 @@ def test_position_angle_vector_round_trip():
     assert torch.allclose(position_angle_from_vector(vector), angle, atol=1e-6)
 
 
-def test_lens_prior_matches_mock_generator():
+def test_lens_prior_matches_mock_generator(default_prior):
     torch.manual_seed(0)
-    draws = {k: d.sample((20000,)).numpy() for k, d in lens_prior_distributions(PriorConfig()).items()}
-    mock = sample_lens_parameters(20000, np.random.default_rng(0))
+    draws = {k: d.sample((20000,)).numpy() for k, d in default_prior.lens_distributions().items()}
+    mock = default_prior.sample_lens(20000, np.random.default_rng(0))
     names = ["einstein_radius", "slope", "axis_ratio", None, "x0", "y0", "gamma1", "gamma2"]
     for col, name in enumerate(names):
         if name is None:
@@ -59,13 +58,13 @@ def test_truncated_normal_normalised():
     assert s.min() >= -1 and s.max() <= 2
 
 
-def test_position_angle_vector_density_is_a_thin_ring():
+def test_position_angle_vector_density_is_a_thin_ring(default_prior):
     """Site density x factor = exp(-(r - 1)^2 / (2 w^2)) up to a constant, for any angle."""
     import pyro
     from pyro import poutine
 
     from galprior.inference.model import RING_WIDTH, sample_parameters
-    from galprior.models.latent_prior import latent_prior_distribution
+    from galprior.models.vae.latent_prior import latent_prior_distribution
 
     radius = torch.tensor([0.7, 0.9, 1.0, 1.0, 1.2, 1.5])
     angle = torch.tensor([0.3, 2.0, 0.1, 2.5, 1.0, 3.0])
@@ -74,7 +73,7 @@ def test_position_angle_vector_density_is_a_thin_ring():
 
     def model():
         with pyro.plate("systems", 6, dim=-1):
-            sample_parameters(PriorConfig(), prior)
+            sample_parameters(default_prior, prior)
 
     trace = poutine.trace(poutine.condition(model, data={ANGLE_SITE: vector})).get_trace()
     log_density = sum(trace.nodes[name]["fn"].log_prob(trace.nodes[name]["value"])

@@ -3,42 +3,42 @@
 import numpy as np
 
 from galprior.lensing import LENS_PARAMETER_NAMES
-from galprior.lensing.mocks import make_source, render_adam_mocks, render_mock_lenses, sample_lens_parameters
+from galprior.lensing.mocks import make_source, render_adam_mocks, render_mock_lenses
 
 
-def test_prior_draws_are_physical():
-    p = sample_lens_parameters(2000, np.random.default_rng(0))
+def test_prior_draws_are_physical(default_prior):
+    p = default_prior.sample_lens(2000, np.random.default_rng(0))
     assert p.shape == (2000, len(LENS_PARAMETER_NAMES))
     assert (p[:, 0] > 0).all()
     assert ((p[:, 1] >= 1.2) & (p[:, 1] <= 2.8)).all()
     assert ((p[:, 2] > 0) & (p[:, 2] <= 1)).all()
     assert (np.abs(p[:, 6:]) <= 0.2).all()
-    np.testing.assert_array_equal(p, sample_lens_parameters(2000, np.random.default_rng(0)))
-    assert (sample_lens_parameters(5, np.random.default_rng(1), slope=2.0)[:, 1] == 2.0).all()
+    np.testing.assert_array_equal(p, default_prior.sample_lens(2000, np.random.default_rng(0)))
+    assert (default_prior.sample_lens(5, np.random.default_rng(1), slope=2.0)[:, 1] == 2.0).all()
 
 
 def test_make_source_denoises_and_scales(smooth_source):
     rng = np.random.default_rng(0)
     noisy = smooth_source + 0.05 * rng.normal(size=smooth_source.shape)
-    img, scale = make_source(noisy, source_plane_size=2.0)
+    img, scale = make_source(noisy, source_plane_size=2.0, fill_fraction=1 / 3)
     assert img.max() == 1.0 and img.min() >= 0
     assert np.abs(img - smooth_source / smooth_source.max()).mean() < np.abs(noisy - smooth_source).mean()
     # a galaxy twice as extended in the stamp gets half the scale
-    _, scale_compact = make_source(smooth_source, denoise=False)
+    _, scale_compact = make_source(smooth_source, 2.0, 1 / 3, denoise=False)
     c = (np.arange(64) + 0.5) / 64 - 0.5
     yy, xx = np.meshgrid(c, c, indexing="ij")
-    _, s1 = make_source(np.exp(-0.5 * (xx**2 + yy**2) / 0.05**2), denoise=False)
-    _, s2 = make_source(np.exp(-0.5 * (xx**2 + yy**2) / 0.1**2), denoise=False)
+    _, s1 = make_source(np.exp(-0.5 * (xx**2 + yy**2) / 0.05**2), 2.0, 1 / 3, denoise=False)
+    _, s2 = make_source(np.exp(-0.5 * (xx**2 + yy**2) / 0.1**2), 2.0, 1 / 3, denoise=False)
     assert abs(s1 / s2 - 2.0) < 0.15
     assert 0 < scale_compact < 10 and scale > 0
 
 
-def test_render_mock_lenses_shapes_and_seed(smooth_source):
+def test_render_mock_lenses_shapes_and_seed(smooth_source, default_prior):
     rng = np.random.default_rng(2)
-    lp = sample_lens_parameters(2, rng)
+    lp = default_prior.sample_lens(2, rng)
     src = np.stack([smooth_source] * 2)
     sp = np.array([[1.0, 1.5, 0.0, 0.0], [1.0, 1.5, 0.05, -0.05]])
-    kw = dict(n_pix=64, pixel_scale=0.16)
+    kw = dict(noise_sigma=(0.333, 0.1, 0.0333), n_pix=64, pixel_scale=0.16, psf_sigma=0.05)
     out = render_mock_lenses(src, lp, sp, **kw)
     assert out["noiseless"].shape == (2, 64, 64)
     assert out["observations"].shape == (2, 3, 64, 64)
@@ -50,12 +50,13 @@ def test_render_mock_lenses_shapes_and_seed(smooth_source):
     np.testing.assert_array_equal(out["observations"], again["observations"])
 
 
-def test_render_adam_mocks(smooth_source):
-    lp = sample_lens_parameters(2, np.random.default_rng(3))
+def test_render_adam_mocks(smooth_source, default_prior):
+    lp = default_prior.sample_lens(2, np.random.default_rng(3))
     src = np.stack([smooth_source] * 2)
     sp = np.array([[2.0, 1.5, 0.0, 0.0], [1.0, 1.5, 0.05, -0.05]])
-    out = render_adam_mocks(src, lp, sp, n_render=64, field_of_view=6.4)
+    out = render_adam_mocks(src, lp, sp, relative_noise=0.01, n_render=64, pool_factor=2,
+                            field_of_view=6.4)
     assert out["noiseless"].shape == (2, 32, 32) and out["observations"].shape == (2, 32, 32)
     assert (out["lens_params"][:, 1] == 2.0).all()
-    np.testing.assert_allclose(out["sigma_noise"], 0.01 * src.max(axis=(1, 2)) * sp[:, 0])
+    np.testing.assert_allclose(out["noise_sigma"], 0.01 * src.max(axis=(1, 2)) * sp[:, 0])
     assert abs(float(out["pixel_scale"]) - 0.2) < 1e-12

@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from galprior.config import schema_defaults
 from galprior.models.vae import VAE
 
-TINY = {"image_size": 16, "latent_dim": 4, "base_width": 4}
+_VAE = schema_defaults()["chianese"]["vae"]
+# the default architecture, tiny
+TINY = {**_VAE["architecture"], "image_size": 16, "latent_dim": 4, "base_width": 4}
+# the default training settings but the epoch count
+TRAINING = {k: v for k, v in _VAE["training"].items() if k != "epochs"}
 
 
 def gaussian_blobs(n: int, size: int, seed: int) -> np.ndarray:

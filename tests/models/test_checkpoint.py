@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from galprior.models.checkpoint import HYPERPARAMETERS_FILE, WEIGHTS_FILE, load_model, save_model
+from galprior.models.registry import HYPERPARAMETERS_FILE, WEIGHTS_FILE, load_model, save_model
 
 
 def test_save_load_round_trip(tmp_path, tiny_vae):

@@ -5,18 +5,16 @@ import pytest
 import torch
 
 from galprior.models import checkpoint
-from galprior.models.training import (
-    EarlyStopping,
-    evaluate,
-    fit_vae,
-    history_to_frame,
-    images_to_tensor,
-    train_epoch,
-)
+from galprior.models.training import EarlyStopping
 from galprior.models.vae import VAE
+from galprior.models.vae.network import images_to_tensor
+from galprior.models.vae.training import evaluate, fit_vae, train_epoch, vae_history_frame
 
+from galprior.config import schema_defaults
 
-TINY = {"image_size": 16, "latent_dim": 4, "base_width": 4}  # as conftest's tiny_vae
+_VAE = schema_defaults()["chianese"]["vae"]
+TINY = {**_VAE["architecture"], "image_size": 16, "latent_dim": 4, "base_width": 4}  # as conftest's tiny_vae
+TRAINING = {k: v for k, v in _VAE["training"].items() if k != "epochs"}
 
 
 def test_training_steps_increase_elbo_on_fixed_batch(tiny_vae, blobs):
@@ -58,8 +56,8 @@ def _fit(tmp_dir, blobs, epochs, **kwargs):
     torch.manual_seed(0)
     model = VAE(**TINY)
     history = fit_vae(
-        model, blobs[:32], blobs[32:], epochs=epochs, checkpoint_dir=tmp_dir, batch_size=8,
-        lr=1e-2, patience=5, seed=7, progress=False, **kwargs,
+        model, blobs[:32], blobs[32:], epochs=epochs, checkpoint_dir=tmp_dir,
+        **{**TRAINING, "batch_size": 8, "lr": 1e-2, "patience": 5, "seed": 7}, progress=False, **kwargs,
     )
     return model, history
 
@@ -71,10 +69,10 @@ def test_fit_writes_checkpoints_and_history(tmp_path, blobs, caplog):
     assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()
     assert not list(tmp_path.glob(".*tmp"))
     assert "epoch 2" in caplog.text
-    frame = history_to_frame(history)
+    frame = vae_history_frame(history)
     assert list(frame.columns) == ["epoch", "train_elbo", "val_elbo"] and len(frame) == 2
     best = checkpoint.load_best_weights(tmp_path)
-    assert best["val_elbo"] == max(h["val_elbo"] for h in history)
+    assert best["score"] == max(h["val_elbo"] for h in history)
     for name, tensor in model.state_dict().items():  # restore_best loaded these
         assert torch.equal(tensor, best["model"][name])
 
@@ -96,13 +94,14 @@ def test_resume_refuses_other_settings(tmp_path, blobs):
     _fit(tmp_path, blobs, epochs=1)
     torch.manual_seed(0)
     with pytest.raises(ValueError, match="other training settings"):
-        fit_vae(VAE(**TINY), blobs[:32], blobs[32:], epochs=2, checkpoint_dir=tmp_path, batch_size=16, progress=False)
+        fit_vae(VAE(**TINY), blobs[:32], blobs[32:], epochs=2, checkpoint_dir=tmp_path,
+                **{**TRAINING, "batch_size": 16, "seed": 0}, progress=False)
 
 
 def test_early_stopping_ends_training(tmp_path, blobs):
     torch.manual_seed(0)
     history = fit_vae(
-        VAE(**TINY), blobs[:32], blobs[32:], epochs=50, checkpoint_dir=tmp_path, batch_size=8,
-        lr=1e-2, patience=1, min_delta=1e12, progress=False,
+        VAE(**TINY), blobs[:32], blobs[32:], epochs=50, checkpoint_dir=tmp_path,
+        **{**TRAINING, "batch_size": 8, "lr": 1e-2, "patience": 1, "min_delta": 1e12, "seed": 0}, progress=False,
     )
     assert len(history) == 2  # epoch 1 improves on -inf, epoch 2 cannot beat it by 1e12

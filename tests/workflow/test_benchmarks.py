@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.workflow  # reads the outputs of the session's CI-preset run
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -61,3 +61,29 @@ def test_lint_reports_nothing(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout
     assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_a_resources_entry_naming_no_rule_stops_the_run(tmp_path):
+    result = dry_run(tmp_path, config={"resources": {"train_vea": {"mem_mb": 1000}}})
+    assert result.returncode != 0
+    assert "train_vea" in result.stdout and "name no rule" in result.stdout
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_stops_at_start_up(tmp_path):
+    result = dry_run(tmp_path, config={"device": "cuda"})
+    assert result.returncode != 0
+    assert "device: cuda, but no CUDA device is visible" in result.stdout
+
+
+def test_device_auto_falls_back_to_cpu_and_says_so(caplog):
+    import logging
+
+    from galprior.device import resolve_device
+
+    with caplog.at_level(logging.INFO, logger="galprior.device"):
+        device = resolve_device("auto")
+    if device.type == "cpu":
+        assert "device: auto -> cpu (no CUDA device visible)" in caplog.text
+    else:
+        assert "device: auto -> cuda" in caplog.text

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from galprior import __version__
-from galprior.data.store import (GalaxySet, MapResultSet, MockLensSet, PosteriorSampleSet,
+from galprior.store import (GalaxySet, MapResultSet, MockLensSet, PosteriorSampleSet,
                                  ReconstructionSet, ScoreLensSet)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "cosmos_example"
@@ -77,6 +77,7 @@ def _run(snakemake_command, workdir: Path, overlay: Path, *targets: str):
 
 
 @pytest.mark.workflow
+@pytest.mark.slow  # a second DAG (COSMOS + simulated galaxy stages): pytest -m slow
 @needs_cosmos
 def test_real_cosmos_sample_gives_stores_of_the_simulated_layout(tmp_path, snakemake_command):
     overlay = _overlay(tmp_path, _cosmos_config(SHARED))
@@ -95,11 +96,13 @@ def test_real_cosmos_sample_gives_stores_of_the_simulated_layout(tmp_path, snake
 
 
 @pytest.mark.workflow
+@pytest.mark.slow  # two more snakemake runs; tests/reliability covers the truncated FITS in CI
 @needs_cosmos
 def test_corrupted_fits_stops_naming_the_file_and_keeps_earlier_outputs(tmp_path,
                                                                        snakemake_command):
     broken = tmp_path / "broken_cosmos"
-    shutil.copytree(SHARED, broken)
+    shutil.copytree(SHARED, broken, copy_function=shutil.copyfile)  # writable copies
+    broken.chmod(0o755)  # copytree keeps the read-only mode of the shared/ folder
     images = broken / "real_galaxy_images_extension.fits"
     images.write_bytes(images.read_bytes()[:5000] + b"\x00garbage" * 100)
     overlay = _overlay(tmp_path, _cosmos_config(broken))

@@ -1,4 +1,5 @@
-# Shared helpers of the stages (paths, resources, the targets of the workflow).
+# Shared helpers of every rules file: paths, resources, and the targets of `rule all`.
+# Every path of the workflow is built here or from `out()` in one table per system file.
 import os
 from pathlib import Path
 
@@ -13,14 +14,42 @@ os.environ.update(
 )
 
 RESULTS = config["output_dir"]
-PAPERS = {"chianese": "Chianese et al. 2020", "lanusse": "Lanusse et al. 2021"}
+PAPERS = {"chianese": "Chianese et al. 2020", "adam": "Adam et al. 2022",
+          "nguyen": "Nguyen 2025", "lanusse": "Lanusse et al. 2021"}
 SPLITS = ["train", "val", "test"]
 GALAXY_SOURCE = config["galaxies"]["source"]
+# which paper system each galaxy product serves (for the report's categories)
+PRODUCT_PAPER = {"chianese": PAPERS["chianese"], "lanusse": PAPERS["lanusse"]}
+
+
+def out(*parts):
+    """A path under the output folder (``output_dir``); parts may hold {wildcards}."""
+    return os.path.join(RESULTS, *parts)
+
+
+def log_path(rule_name, name="all"):
+    """The log file of one job of a rule."""
+    return out("logs", rule_name, f"{name}.log")
+
+
+def bench_path(rule_name, name="all"):
+    """Snakemake's benchmark file (run time, memory) of one job of a rule."""
+    return out("benchmarks", rule_name, f"{name}.tsv")
 
 
 def galaxy_store(product, split, source=GALAXY_SOURCE):
     """Path of one galaxy split store."""
-    return f"{RESULTS}/galaxies/{source}/{product}/{split}.zarr"
+    return out("galaxies", source, product, f"{split}.zarr")
+
+
+def galaxy_shard(product, shard, source):
+    """Path of one shard of a galaxy set, before the split."""
+    return out("galaxies", source, product, "shards", f"{shard}.zarr")
+
+
+def galaxy_figure(product, source):
+    """Gallery figure of the test galaxies of one source and product."""
+    return out("figures", "galaxies", f"{source}_{product}.png")
 
 
 def cosmos_input(wildcards):
@@ -36,25 +65,20 @@ def rule_resources(rule_name):
     return res
 
 
+# Targets of `rule all`, by paper system (each system's rules file adds its own).
+TARGETS = {"shared": []}
+
+
+def add_targets(system, paths):
+    """Add final outputs of a paper system to `rule all`."""
+    TARGETS.setdefault(system, []).extend(paths)
+
+
 def all_targets():
-    targets = []
-    for source in galaxy_sources(config):
-        for product in config["galaxies"]["products"]:
-            targets += [galaxy_store(product, split, source) for split in SPLITS]
-            targets.append(f"{RESULTS}/figures/galaxies/{source}_{product}.png")
-    targets += [
-        f"{RESULTS}/tables/provenance.yaml",
-        f"{RESULTS}/figures/chianese/mock_lenses.png",
-        f"{RESULTS}/tables/chianese/table1_snr.csv",
-        f"{RESULTS}/figures/adam/mock_lenses.png",
-        f"{RESULTS}/models/vae/latent_prior.npz",
-        f"{RESULTS}/figures/chianese/vae_loss.png",
-        f"{RESULTS}/figures/chianese/fig2_reconstructions.png",
-        f"{RESULTS}/figures/chianese/fig3_rotation_test.png",
-        f"{RESULTS}/tables/chianese/lens_recovery.csv",
-        f"{RESULTS}/figures/chianese/map_loss_traces.png",
-    ]
-    systems = config["inference"]["hmc"]["systems"]
-    targets += [f"{RESULTS}/figures/chianese/fig6_7_fit_system{s}.png" for s in systems]
-    targets += [f"{RESULTS}/figures/chianese/fig8_9_corner_system{s}.png" for s in systems]
-    return targets
+    return [path for paths in TARGETS.values() for path in paths]
+
+
+for _source in galaxy_sources(config):
+    for _product in config["galaxies"]["products"]:
+        add_targets("shared", [galaxy_store(_product, split, _source) for split in SPLITS])
+        add_targets("shared", [galaxy_figure(_product, _source)])

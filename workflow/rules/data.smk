@@ -1,5 +1,5 @@
-# Stage 1: galaxy sets (COSMOS or simulated), prepared in independent shards, then
-# joined and split into train/val/test Zarr stores.
+# Shared stage: galaxy sets (COSMOS or simulated), prepared in independent shards,
+# joined and split into train/val/test Zarr stores, and their gallery figures.
 
 
 rule prepare_galaxies:
@@ -7,7 +7,7 @@ rule prepare_galaxies:
     input:
         cosmos=cosmos_input,
     output:
-        shard=temp(directory(f"{RESULTS}/galaxies/{{source}}/{{product}}/shards/{{shard}}.zarr")),
+        shard=temp(directory(galaxy_shard("{product}", "{shard}", "{source}"))),
     params:
         split_sizes=lambda wildcards: split_sizes(config, wildcards.source, wildcards.product),
         n_shards=config["galaxies"]["n_shards"],
@@ -16,9 +16,9 @@ rule prepare_galaxies:
         product=lambda wildcards: config["galaxies"][wildcards.product],
         seed=config["seed"],
     log:
-        f"{RESULTS}/logs/prepare_galaxies/{{source}}_{{product}}_shard{{shard}}.log",
+        log_path("prepare_galaxies", "{source}_{product}_shard{shard}"),
     benchmark:
-        f"{RESULTS}/benchmarks/prepare_galaxies/{{source}}_{{product}}_shard{{shard}}.tsv"
+        bench_path("prepare_galaxies", "{source}_{product}_shard{shard}")
     wildcard_constraints:
         source="simulated|cosmos",
         product="chianese|lanusse",
@@ -36,18 +36,18 @@ rule split_galaxies:
     # Join the shards and split them by a seeded permutation.
     input:
         shards=lambda wildcards: [
-            f"{RESULTS}/galaxies/{wildcards.source}/{wildcards.product}/shards/{k}.zarr"
+            galaxy_shard(wildcards.product, k, wildcards.source)
             for k in range(config["galaxies"]["n_shards"])
         ],
     output:
-        train=directory(f"{RESULTS}/galaxies/{{source}}/{{product}}/train.zarr"),
-        val=directory(f"{RESULTS}/galaxies/{{source}}/{{product}}/val.zarr"),
-        test=directory(f"{RESULTS}/galaxies/{{source}}/{{product}}/test.zarr"),
+        train=directory(galaxy_store("{product}", "train", "{source}")),
+        val=directory(galaxy_store("{product}", "val", "{source}")),
+        test=directory(galaxy_store("{product}", "test", "{source}")),
     params:
         split_sizes=lambda wildcards: split_sizes(config, wildcards.source, wildcards.product),
         seed=config["seed"],
     log:
-        f"{RESULTS}/logs/split_galaxies/{{source}}_{{product}}.log",
+        log_path("split_galaxies", "{source}_{product}"),
     wildcard_constraints:
         source="simulated|cosmos",
         product="chianese|lanusse",
@@ -60,16 +60,41 @@ rule split_galaxies:
 
 
 rule download_cosmos:
-    # Opt-in (galaxies.cosmos.download: true): GalSim's COSMOS 25.2 training sample.
+    # Opt-in (galaxies.cosmos.download: true): GalSim's COSMOS 23.5 or 25.2 training sample
+    # (named by the folder), fetched with resumed range requests, verified, unpacked atomically.
     output:
         directory(config["galaxies"]["cosmos"]["directory"] or "resources/cosmos-unset"),
-    params:
-        parent=lambda wildcards, output: os.path.dirname(os.path.abspath(output[0])),
     log:
-        f"{RESULTS}/logs/download_cosmos/all.log",
+        log_path("download_cosmos"),
     resources:
         **rule_resources("download_cosmos"),
     conda:
         "../../envs/data.yaml"
-    shell:
-        "galsim_download_cosmos -s 25.2 -d {params.parent} --nolink -q -v 1 > {log} 2>&1"
+    script:
+        "../scripts/download_cosmos.py"
+
+
+rule plot_galaxies:
+    input:
+        test=galaxy_store("{product}", "test", "{source}"),
+    output:
+        figure=report(
+            galaxy_figure("{product}", "{source}"),
+            caption="../report/galaxies.rst",
+            category=lambda wildcards: PRODUCT_PAPER[wildcards.product],
+            subcategory="Training galaxies",
+            labels={"source": "{source}", "product": "{product}"},
+        ),
+    params:
+        n_galaxies=config["figures"]["n_galaxies"],
+    log:
+        log_path("plot_galaxies", "{source}_{product}"),
+    wildcard_constraints:
+        source="simulated|cosmos",
+        product="chianese|lanusse",
+    resources:
+        **rule_resources("plot_galaxies"),
+    conda:
+        "../../envs/plots.yaml"
+    script:
+        "../scripts/plot_galaxies.py"

@@ -6,9 +6,9 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.data.store import GalaxySet  # noqa: E402
-from galprior.models.checkpoint import load_model  # noqa: E402
-from galprior.models.latent_prior import fit_latent_prior_with_meta, save_latent_prior  # noqa: E402
+from galprior.store import GalaxySet  # noqa: E402
+from galprior.models import load_model  # noqa: E402
+from galprior.models.vae.latent_prior import fit_latent_prior_with_meta, save_latent_prior  # noqa: E402
 
 model = load_model(Path(snakemake.input.weights).parent)
 prior = fit_latent_prior_with_meta(model, GalaxySet.load(snakemake.input.train).images,

@@ -6,15 +6,18 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.data.store import MapResultSet, MockLensSet  # noqa: E402
-from galprior.inference.hmc import HmcConfig  # noqa: E402
-from galprior.inference.products import load_source_model, prior_config, sample_mocks  # noqa: E402
+from galprior.store import MapResultSet, MockLensSet  # noqa: E402
+from galprior.device import resolve_device  # noqa: E402
+from galprior.inference.modes import hmc_config  # noqa: E402
+from galprior.inference.mocks import sample_mocks  # noqa: E402
+from galprior.lensing.priors import LensSourcePrior  # noqa: E402
+from galprior.models.vae.source_model import load_source_model  # noqa: E402
 
-options = dict(snakemake.params.hmc)
-systems = options.pop("systems")
+systems = snakemake.params.inference["hmc"]["systems"]
 source = load_source_model(Path(snakemake.input.weights).parent, snakemake.input.prior)
 result = sample_mocks(MockLensSet.load(snakemake.input.mocks),
                       MapResultSet.load(snakemake.input.map), source,
-                      prior_config(snakemake.params.priors),
-                      HmcConfig(**options, seed=snakemake.params.seed), systems)
-result.save(snakemake.output.posterior, seed=snakemake.params.seed, config=snakemake.params.hmc)
+                      LensSourcePrior.from_config(snakemake.params.priors),
+                      hmc_config(snakemake.params.inference, seed=snakemake.params.seed), systems,
+                      device=resolve_device(snakemake.params.device))
+result.save(snakemake.output.posterior, seed=snakemake.params.seed, config=snakemake.params.inference)

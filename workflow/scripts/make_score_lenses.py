@@ -4,10 +4,13 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.data.store import GalaxySet  # noqa: E402
+from galprior.store import GalaxySet  # noqa: E402
+from galprior.lensing.priors import LensSourcePrior  # noqa: E402
 from galprior.lensing.products import adam_mock_set  # noqa: E402
 
 options = snakemake.params.options
-mocks = adam_mock_set(GalaxySet.load(snakemake.input.test), seed=snakemake.params.seed,
-                      **options)
-mocks.save(snakemake.output.mocks, seed=snakemake.params.seed, config=options)
+priors = snakemake.params.priors
+mocks = adam_mock_set(GalaxySet.load(snakemake.input.test), prior=LensSourcePrior.from_config(priors),
+                     seed=snakemake.params.seed, **options)
+mocks.save(snakemake.output.mocks, seed=snakemake.params.seed,
+           config={"mocks": options, "priors": priors})

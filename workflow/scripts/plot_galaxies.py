@@ -4,7 +4,7 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.data.store import GalaxySet  # noqa: E402
+from galprior.store import GalaxySet  # noqa: E402
 from galprior.plots.galaxies import galaxy_gallery  # noqa: E402
 
 galaxies = GalaxySet.load(snakemake.input.test)

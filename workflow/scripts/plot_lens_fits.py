@@ -4,7 +4,7 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.data.store import MapResultSet, MockLensSet  # noqa: E402
+from galprior.store import MapResultSet, MockLensSet  # noqa: E402
 from galprior.plots.inference import fit_figure  # noqa: E402
 
 figure = fit_figure(MockLensSet.load(snakemake.input.mocks),

@@ -4,7 +4,7 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.data.store import MockLensSet  # noqa: E402
+from galprior.store import MockLensSet  # noqa: E402
 from galprior.plots.lenses import mock_lens_figure  # noqa: E402
 
 figure = mock_lens_figure(MockLensSet.load(snakemake.input.mocks),

@@ -4,7 +4,7 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.data.store import MockLensSet, PosteriorSampleSet  # noqa: E402
+from galprior.store import MockLensSet, PosteriorSampleSet  # noqa: E402
 from galprior.plots.inference import corner_figure  # noqa: E402
 
 posterior = PosteriorSampleSet.load(snakemake.input.posterior)

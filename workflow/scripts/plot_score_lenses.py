@@ -4,7 +4,7 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.data.store import ScoreLensSet  # noqa: E402
+from galprior.store import ScoreLensSet  # noqa: E402
 from galprior.plots.lenses import score_lens_figure  # noqa: E402
 
 mocks = ScoreLensSet.load(snakemake.input.mocks)

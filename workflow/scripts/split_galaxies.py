@@ -5,7 +5,7 @@ from galprior.logs import setup_logging
 setup_logging(snakemake.log[0])
 
 from galprior.data.galaxies import split_galaxy_shards  # noqa: E402
-from galprior.data.store import GalaxySet  # noqa: E402
+from galprior.store import GalaxySet  # noqa: E402
 
 params = snakemake.params
 shards = [GalaxySet.load(path) for path in snakemake.input.shards]

@@ -6,8 +6,9 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.data.store import GalaxySet  # noqa: E402
-from galprior.models.products import train_vae_on_galaxies  # noqa: E402
+from galprior.store import GalaxySet  # noqa: E402
+from galprior.device import resolve_device  # noqa: E402
+from galprior.models.vae.products import train_vae_on_galaxies  # noqa: E402
 
 history = train_vae_on_galaxies(
     GalaxySet.load(snakemake.input.train),
@@ -17,5 +18,6 @@ history = train_vae_on_galaxies(
     seed=snakemake.params.seed,
     checkpoint_dir=snakemake.params.checkpoint_dir,
     model_dir=Path(snakemake.output.weights).parent,
+    device=resolve_device(snakemake.params.device),
 )
 history.to_csv(snakemake.output.history, index=False)

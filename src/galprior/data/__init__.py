@@ -1,1 +1,1 @@
-"""Galaxy data: COSMOS and simulated galaxy sets, and the Zarr stores of every intermediate."""
+"""Data sets: COSMOS and simulated galaxy sets, BTK/DES blends, PROBES galaxies (stores: ``galprior.store``)."""

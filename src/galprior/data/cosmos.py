@@ -173,8 +173,38 @@ def archive_stamp(catalogue: galsim.RealGalaxyCatalog, index: int, psf_size: int
     return image, psf
 
 
+PARAMETRIC_COLUMNS = ("bulgefit", "sersicfit", "use_bulgefit")
+
+
+def parametric_catalogue(directory: Path, catalogue_file: str) -> galsim.COSMOSCatalog | None:
+    """GalSim's parametric fits of every catalogue row (``COSMOSCatalog``, no exclusion).
+
+    None (with a warning) when the ``_fits`` catalogue lacks the 25.2 fit columns
+    (``bulgefit``, ``sersicfit``, ``use_bulgefit``), as in the 100-galaxy example.
+    """
+    fit = read_table(directory / fits_catalogue_name(catalogue_file))
+    names = {c.lower() for c in fit.columns.names}
+    if not all(c in names for c in PARAMETRIC_COLUMNS):
+        logger.warning("%s lacks the parametric-fit columns %s: no parametric baseline",
+                       fits_catalogue_name(catalogue_file), PARAMETRIC_COLUMNS)
+        return None
+    return galsim.COSMOSCatalog(catalogue_file, dir=str(directory), exclusion_level="none")
+
+
+def parametric_stamp(fits_catalogue: galsim.COSMOSCatalog, index: int, psf: galsim.GSObject,
+                     stamp_size: int, scale: float) -> np.ndarray:
+    """Best parametric fit (Sersic or bulge+disk, GalSim's choice) of row ``index``,
+    convolved with ``psf`` and drawn like :func:`rendered_stamp`, in e-/s (HST area, 1 s)."""
+    galaxy = fits_catalogue.makeGalaxy(index, gal_type="parametric",
+                                       area=galsim.COSMOSCatalog.hst_eff_area, exptime=1.0)
+    return galsim.Convolve(galaxy, psf).drawImage(
+        nx=stamp_size, ny=stamp_size, scale=scale, method="no_pixel").array
+
+
 def rendered_stamp(catalogue: galsim.RealGalaxyCatalog, index: int, stamp_size: int,
-                   psf_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+                   psf_size: int, seed: int,
+                   fits_catalogue: galsim.COSMOSCatalog | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Galaxy re-rendered on (stamp_size, stamp_size) with its own PSF, noise padded.
 
     ``Convolve(RealGalaxy, original_psf)`` drawn with ``method='no_pixel'`` at the native
@@ -188,7 +218,11 @@ def rendered_stamp(catalogue: galsim.RealGalaxyCatalog, index: int, stamp_size: 
         nx=stamp_size, ny=stamp_size, scale=scale, method="no_pixel").array
     psf = galaxy.original_psf.drawImage(nx=psf_size, ny=psf_size, scale=scale,
                                         method="no_pixel", use_true_center=False).array
-    return image, psf
+    parametric = None
+    if fits_catalogue is not None:
+        parametric = parametric_stamp(fits_catalogue, index, galaxy.original_psf,
+                                      stamp_size, scale)
+    return image, psf, parametric
 
 
 def iter_cosmos_stamps(directory: str | Path, *,
@@ -240,26 +274,31 @@ def iter_cosmos_stamps(directory: str | Path, *,
         order = order[:max_galaxies]
     noise_seeds = rng.integers(1, 2**31 - 1, size=len(order))
     order, noise_seeds = order[shard::n_shards], noise_seeds[shard::n_shards]
+    fits_catalogue = None if stamp_size is None else parametric_catalogue(directory,
+                                                                          catalogue_file)
     for start in range(0, len(order), batch_size):
         batch = []
         for index, noise_seed in zip(order[start:start + batch_size],
                                      noise_seeds[start:start + batch_size]):
             batch.append(read_stamp(catalogue, int(index), props, stamp_size=stamp_size,
-                                    psf_size=psf_size, seed=int(noise_seed)))
+                                    psf_size=psf_size, seed=int(noise_seed),
+                                    fits_catalogue=fits_catalogue))
         yield batch
 
 
 def read_stamp(catalogue: galsim.RealGalaxyCatalog, index: int,
                props: dict[str, np.ndarray], *, stamp_size: int | None, psf_size: int,
-               seed: int) -> RawStamp:
+               seed: int, fits_catalogue: galsim.COSMOSCatalog | None = None) -> RawStamp:
     """One catalogue row as a :class:`RawStamp` (archive or re-rendered stamp)."""
     gal_file = str(catalogue.gal_file_name[index])
     ident = int(props["ident"][index])
     try:
+        parametric = None
         if stamp_size is None:
             image, psf = archive_stamp(catalogue, index, psf_size)
         else:
-            image, psf = rendered_stamp(catalogue, index, stamp_size, psf_size, seed)
+            image, psf, parametric = rendered_stamp(catalogue, index, stamp_size, psf_size,
+                                                    seed, fits_catalogue)
     except (OSError, ValueError, IndexError, TypeError, KeyError) as err:
         raise OSError(f"cannot read galaxy IDENT={ident} (HDU {catalogue.gal_hdu[index]}) "
                       f"from {gal_file} or its PSF {catalogue.psf_file_name[index]}: {err}; "
@@ -271,7 +310,8 @@ def read_stamp(catalogue: galsim.RealGalaxyCatalog, index: int,
         pixel_scale=float(catalogue.pixel_scale[index]), mag=float(props["mag"][index]),
         half_light_radius=float(props["half_light_radius"][index]),
         flux_radius=float(props["flux_radius"][index]),
-        redshift=float(props["redshift"][index]), source_file=gal_file)
+        redshift=float(props["redshift"][index]), source_file=gal_file,
+        parametric=None if parametric is None else np.asarray(parametric, np.float64))
     check_finite(stamp)
     stamp.psf = stamp.psf / stamp.psf.sum()
     return stamp

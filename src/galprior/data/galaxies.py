@@ -48,9 +48,9 @@ from tqdm import tqdm
 
 from galprior.data import cosmos, simulated
 from galprior.data.preprocess import RawStamp, chianese_stamp, check_finite, fit_psf, \
-    select_chianese
+    noise_power_spectrum, select_chianese
 from galprior.data.splits import required_count, split_indices
-from galprior.data.store import GalaxySet
+from galprior.store import GalaxySet
 
 logger = logging.getLogger(__name__)
 
@@ -256,8 +256,13 @@ def to_galaxy_set(stamps: list[RawStamp], attrs: dict[str, Any]) -> GalaxySet:
         "flux_radius": np.array([s.flux_radius for s in stamps], dtype=np.float64),
         "redshift": np.array([s.redshift for s in stamps], dtype=np.float64),
     })
+    noise_power = np.stack([noise_power_spectrum(s.noise_variance, s.noise_correlation,
+                                                 s.image.shape) for s in stamps])
+    parametric = np.stack([np.full(s.image.shape, np.nan) if s.parametric is None
+                           else s.parametric for s in stamps])
     return GalaxySet(
         images=images, noiseless=noiseless,
+        noise_power=noise_power.astype(np.float32), parametric=parametric.astype(np.float32),
         psf=np.stack([s.psf for s in stamps]).astype(np.float32),
         noise_variance=np.array([s.noise_variance for s in stamps], dtype=np.float32),
         pixel_scale=np.array([s.pixel_scale for s in stamps], dtype=np.float32),

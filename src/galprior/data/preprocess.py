@@ -56,6 +56,9 @@ class RawStamp:
         flux_radius: SExtractor-like flux radius of the observed light. Unit: arcsec.
         redshift: (photometric) redshift.
         source_file: file the stamp was read from ("" for simulated), for messages.
+        parametric: noiseless parametric model of the galaxy convolved with ``psf``,
+            same shape as ``image`` (simulated: its smooth bulge + disk; COSMOS: the
+            catalogue's Sersic or bulge + disk fit), or None when not drawn.
     """
 
     ident: int
@@ -70,11 +73,37 @@ class RawStamp:
     flux_radius: float
     redshift: float
     source_file: str = ""
+    parametric: np.ndarray | None = None
+
+
+def noise_power_spectrum(noise_variance: float, noise_correlation: np.ndarray | None,
+                         shape: tuple[int, int]) -> np.ndarray:
+    """Power spectrum ``P_k = E|DFT(n)_k|^2`` of a stationary noise on a stamp of ``shape``.
+
+    The covariance at each pixel lag, ``noise_variance * noise_correlation`` (None:
+    white noise), is wrapped onto the periodic ``shape`` grid; for a circulant
+    covariance ``C`` on ``N`` pixels, ``E|DFT(n)_k|^2 = N lambda_k(C)`` (numpy's
+    unnormalised FFT, unshifted order), so white noise gives ``N * noise_variance``
+    everywhere. Negative values from a truncated correlation function are clipped at
+    1e-6 of the mean. Unit: image unit squared times pixels.
+    """
+    h, w = shape
+    if noise_correlation is None:
+        return np.full(shape, h * w * noise_variance, dtype=np.float64)
+    k = noise_correlation.shape[0] // 2
+    if noise_correlation.shape != (2 * k + 1, 2 * k + 1) or 2 * k + 1 > min(h, w):
+        raise ValueError(f"noise_correlation of shape {noise_correlation.shape} does not fit "
+                         f"a stamp of shape {shape}; expected (2k+1, 2k+1) lags, 2k+1 <= side")
+    cov = np.zeros(shape)
+    lags = np.arange(-k, k + 1)
+    cov[np.ix_(lags % h, lags % w)] = noise_variance * noise_correlation
+    power = h * w * np.fft.fft2(cov).real
+    return np.clip(power, 1e-6 * power.mean(), None)
 
 
 def check_finite(stamp: RawStamp) -> None:
     """Raise ValueError naming the galaxy and file if its image or PSF is not finite."""
-    for name in ("image", "noiseless", "psf"):
+    for name in ("image", "noiseless", "psf", "parametric"):
         value = getattr(stamp, name)
         if value is not None and not np.all(np.isfinite(value)):
             where = f" in {stamp.source_file}" if stamp.source_file else ""
@@ -262,5 +291,5 @@ def chianese_stamp(stamp: RawStamp, *, output_size: int = 64, psf_size: int = 32
                   psf_size)
     out = replace(stamp, image=normalised, noiseless=noiseless, psf=psf,
                   noise_variance=variance / peak**2, noise_correlation=None,
-                  pixel_scale=stamp.pixel_scale * ratio)
+                  pixel_scale=stamp.pixel_scale * ratio, parametric=None)
     return out, snr

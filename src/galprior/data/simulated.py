@@ -284,6 +284,10 @@ def draw_stamp(params: GalaxyParameters, psf: galsim.GSObject, psf_image: np.nda
 
     Args:
         stamp_size: side in pixels; None for a COSMOS-like size from the galaxy's size.
+            Fixed-size stamps also carry ``parametric``: the same galaxy without knots
+            (``knot_fraction = 0``: bulge + smooth disk with the same flux, half-light
+            radius, bulge fraction and shape), the analytic profile a bulge + disk fit
+            would find (Lanusse et al. 2021 sec. 4.4 "parametric sample").
         noise_variance: per-pixel Gaussian noise variance. Unit: (e-/s)^2.
     """
     size = native_stamp_size(params.half_light_radius, pixel_scale) if stamp_size is None \
@@ -291,7 +295,12 @@ def draw_stamp(params: GalaxyParameters, psf: galsim.GSObject, psf_image: np.nda
     noiseless = render_noiseless(params, psf, size, pixel_scale=pixel_scale,
                                  knot_fraction=knot_fraction, n_knots=n_knots)
     image = noiseless + rng.normal(scale=math.sqrt(noise_variance), size=noiseless.shape)
+    parametric = None
+    if stamp_size is not None:  # fixed stamps (Lanusse product): the parametric baseline
+        parametric = render_noiseless(params, psf, size, pixel_scale=pixel_scale,
+                                      knot_fraction=0.0, n_knots=n_knots)
     return RawStamp(ident=ident, image=image, noiseless=noiseless, psf=psf_image,
+                    parametric=parametric,
                     noise_variance=noise_variance, noise_correlation=None,
                     pixel_scale=pixel_scale, mag=params.mag,
                     half_light_radius=params.half_light_radius,

@@ -83,21 +83,21 @@ SITE = "theta"
 class HmcConfig:
     """Settings of :func:`sample_posterior` (the paper: NUTS, 50 warm-up, 500 samples)."""
 
-    sampler: str = "hmc"
-    num_warmup: int = 50
-    num_samples: int = 500
-    num_chains: int = 1
-    target_accept_prob: float = 0.8
-    max_tree_depth: int = 6
-    trajectory_length: float = math.pi  # HMC only, in Laplace-whitened units: half a period
-    trajectory_jitter: float = 0.5  # HMC only: lengths drawn from [(1 - jitter) * length, length]
-    hessian_floor: float = 0.5
-    adapt_mass_matrix: bool = False
-    refine_iterations: int = 200  # L-BFGS iterations from the MAP to the mode (0: off)
-    metric_samples: int = 150  # pilot samples with the Laplace matrix that re-estimate it (0: off)
-    metric_prior_weight: float = 50.0  # pseudo-samples of the Laplace matrix in that estimate
-    dtype: str = "float64"  # precision of the posterior (see galprior.inference.products.sample_mocks)
-    seed: int = 0
+    sampler: str
+    num_warmup: int
+    num_samples: int
+    num_chains: int
+    target_accept_prob: float
+    max_tree_depth: int
+    trajectory_length: float  # HMC only, in Laplace-whitened units: half a period
+    trajectory_jitter: float  # HMC only: lengths drawn from [(1 - jitter) * length, length]
+    hessian_floor: float
+    adapt_mass_matrix: bool
+    refine_iterations: int  # L-BFGS iterations from the MAP to the mode (0: off)
+    metric_samples: int  # pilot samples with the Laplace matrix that re-estimate it (0: off)
+    metric_prior_weight: float  # pseudo-samples of the Laplace matrix in that estimate
+    dtype: str  # precision of the posterior (see galprior.inference.mocks.sample_mocks)
+    seed: int
 
 
 @dataclass
@@ -205,8 +205,16 @@ def _make_hmc(potential, inverse_mass_matrix: Tensor, config: HmcConfig):
                       inverse_mass_matrix=inverse_mass_matrix)
 
 
-#: Registry of samplers, picked by ``HmcConfig.sampler``.
-SAMPLERS = {"nuts": _make_nuts, "hmc": _make_hmc}
+def _make_pyro_nuts(potential, inverse_mass_matrix: Tensor, config: HmcConfig):
+    """Pyro's NUTS as Chianese et al. ran it: identity start, diagonal mass-matrix and step-size
+    adaptation during the warm-up (``inverse_mass_matrix`` is ignored)."""
+    return NUTS(potential_fn=potential, full_mass=False, adapt_mass_matrix=True,
+                target_accept_prob=config.target_accept_prob, max_tree_depth=config.max_tree_depth)
+
+
+#: Registry of samplers, picked by ``HmcConfig.sampler``. ``pyro_nuts`` (the ``paper``
+#: inference mode) uses no Laplace matrix, mode refinement or pilot run.
+SAMPLERS = {"nuts": _make_nuts, "hmc": _make_hmc, "pyro_nuts": _make_pyro_nuts}
 
 
 def shrunk_covariance(samples: Tensor, laplace: Tensor, prior_weight: float) -> Tensor:
@@ -258,7 +266,7 @@ def _run_chain(posterior: FlatPosterior, start: Tensor, inverse_mass_matrix: Ten
         inverse_mass_matrix = shrunk_covariance(pilot_samples, inverse_mass_matrix, config.metric_prior_weight)
         start = pilot_samples[-1]
     mcmc, kernel, counts, warmup_calls = _mcmc(potential, start, inverse_mass_matrix, config, config.num_samples)
-    samples = mcmc.get_samples()[SITE].detach().numpy()
+    samples = mcmc.get_samples()[SITE].detach().cpu().numpy()
     divergences = len(mcmc.diagnostics()["divergences"]["chain 0"])
     evals = np.diff(np.asarray([warmup_calls] + counts))
     log.info("chain %d: %d samples, %.1f gradient evaluations per sample (%d before sampling), %d divergences, "
@@ -267,7 +275,7 @@ def _run_chain(posterior: FlatPosterior, start: Tensor, inverse_mass_matrix: Ten
     return samples, evals.astype(np.int64), divergences, float(kernel.step_size)
 
 
-def sample_posterior(posterior: FlatPosterior, theta_map: Tensor, config: HmcConfig = HmcConfig()) -> PosteriorResult:
+def sample_posterior(posterior: FlatPosterior, theta_map: Tensor, config: HmcConfig) -> PosteriorResult:
     """NUTS/HMC samples of one system's posterior started at its MAP.
 
     Parameters
@@ -281,16 +289,19 @@ def sample_posterior(posterior: FlatPosterior, theta_map: Tensor, config: HmcCon
     if config.sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {config.sampler!r}; available: {sorted(SAMPLERS)}")
     t0 = time.perf_counter()
-    theta_map = refine_mode(posterior, torch.as_tensor(theta_map, dtype=posterior.dtype),
-                            config.refine_iterations)
-    inverse_mass = regularised_inverse(laplace_hessian(posterior, theta_map), config.hessian_floor)
-    log.info("Laplace Hessian in %.1f s", time.perf_counter() - t0)
+    theta_map = torch.as_tensor(theta_map, dtype=posterior.dtype)
+    if config.sampler == "pyro_nuts":  # the paper: from the MAP, Pyro's own adaptation
+        inverse_mass = torch.eye(len(theta_map), dtype=theta_map.dtype, device=theta_map.device)
+    else:
+        theta_map = refine_mode(posterior, theta_map, config.refine_iterations)
+        inverse_mass = regularised_inverse(laplace_hessian(posterior, theta_map), config.hessian_floor)
+        log.info("Laplace Hessian in %.1f s", time.perf_counter() - t0)
     gen = torch.Generator().manual_seed(config.seed)
     chol = torch.linalg.cholesky(inverse_mass.double()).to(theta_map.dtype)
     out = []
     torch.manual_seed(config.seed)
     for chain in range(config.num_chains):
-        start = theta_map if chain == 0 else theta_map + chol @ torch.randn(len(theta_map), generator=gen)
+        start = theta_map if chain == 0 else theta_map + chol @ torch.randn(len(theta_map), generator=gen, dtype=chol.dtype).to(chol.device)
         out.append(_run_chain(posterior, start, inverse_mass, config, chain))
     return PosteriorResult(
         theta=np.stack([o[0] for o in out]),
@@ -298,7 +309,7 @@ def sample_posterior(posterior: FlatPosterior, theta_map: Tensor, config: HmcCon
         divergences=np.asarray([o[2] for o in out], dtype=np.int64),
         step_size=np.asarray([o[3] for o in out]),
         wall_time=time.perf_counter() - t0,
-        inverse_mass_matrix=inverse_mass.numpy(),
+        inverse_mass_matrix=inverse_mass.cpu().numpy(),
     )
 
 

@@ -44,17 +44,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MapConfig:
-    """Settings of :func:`fit_map` (quick CPU defaults; the paper: 1e4 Adam steps, 1 start)."""
+    """Settings of :func:`fit_map`, from the config's ``chianese.map`` block (defaults: the schema)."""
 
-    n_restarts: int = 8
-    n_steps_lens: int = 200  # stage 1: lens + source parameters, z at the prior mean
-    n_steps_all: int = 300  # stage 2: everything
-    lr: float = 0.05  # initial Adam learning rate (whitened units)
-    lr_final: float = 0.002  # learning rate at the end of each stage
-    lbfgs_iterations: int = 150  # stage 3: L-BFGS polish of every restart (0: off)
-    include_jacobian: bool = False
-    seed: int = 0
-    max_batch: int = 16  # posteriors (systems x restarts) per forward pass; larger is slower per item on CPU
+    n_restarts: int
+    n_steps_lens: int  # stage 1: lens + source parameters, z at the prior mean
+    n_steps_all: int  # stage 2: everything
+    lr: float  # initial Adam learning rate (whitened units)
+    lr_final: float  # learning rate at the end of each stage
+    lbfgs_iterations: int  # stage 3: L-BFGS polish of every restart (0: off)
+    include_jacobian: bool
+    seed: int
+    max_batch: int  # posteriors (systems x restarts) per forward pass; larger is slower per item on CPU
 
 
 @dataclass
@@ -85,7 +85,7 @@ def learning_rate(step: int, n_steps: int, lr: float, lr_final: float) -> float:
 
 def _latent_mask(posterior: FlatPosterior) -> Tensor:
     """(D,) 1 for lens/source coordinates, 0 for the latent z."""
-    mask = torch.ones(posterior.dim)
+    mask = torch.ones(posterior.dim, device=posterior.device)
     for s in posterior.sites:
         if s.name == LATENT_SITE:
             mask[s.start:s.stop] = 0.0
@@ -118,7 +118,7 @@ def _adam_stage(posterior: FlatPosterior, theta: Tensor, n_steps: int, config: M
     return theta.detach(), losses
 
 
-def fit_map(posterior: FlatPosterior, n_systems: int, config: MapConfig = MapConfig(),
+def fit_map(posterior: FlatPosterior, n_systems: int, config: MapConfig,
             initial_theta: Tensor | None = None) -> MapResult:
     """Fit the MAP of every system from ``config.n_restarts`` starts at once.
 
@@ -148,12 +148,12 @@ def fit_map(posterior: FlatPosterior, n_systems: int, config: MapConfig = MapCon
         final = posterior.log_prob(theta, include_jacobian=config.include_jacobian)
     final = torch.nan_to_num(final, nan=-np.inf)
     shape = (n_systems, n_restarts)
-    log_post = final.reshape(shape).numpy().astype(np.float64)
-    trace = torch.stack(trace1 + trace2 + trace3) if total else torch.empty(0, posterior.batch_size)
+    log_post = final.reshape(shape).cpu().numpy().astype(np.float64)
+    trace = torch.stack(trace1 + trace2 + trace3) if total else torch.empty(0, posterior.batch_size, device=posterior.device)
     result = MapResult(
-        theta=theta.reshape(shape + (posterior.dim,)).numpy(),
+        theta=theta.reshape(shape + (posterior.dim,)).cpu().numpy(),
         log_posterior=log_post,
-        loss_trace=trace.reshape((-1,) + shape).numpy().astype(np.float32),
+        loss_trace=trace.reshape((-1,) + shape).cpu().numpy().astype(np.float32),
         best=np.argmax(log_post, axis=1),
     )
     log.info("MAP of %d systems x %d restarts: best log posterior %s", n_systems, n_restarts,
@@ -190,7 +190,7 @@ def polish_map(posterior: FlatPosterior, theta: Tensor, config: MapConfig,
     trace += [result.value] * (config.lbfgs_iterations - len(trace))
     log.info("L-BFGS polish: %d iterations, %d/%d converged, objective lowered by %s", result.n_iter,
              int(result.converged.sum()), len(result.converged),
-             np.array2string((result.trace[0] - result.value).numpy(), precision=1))
+             np.array2string((result.trace[0] - result.value).cpu().numpy(), precision=1))
     return result.x, trace
 
 
@@ -203,11 +203,11 @@ def constrained_numpy(posterior: FlatPosterior, theta: np.ndarray) -> dict[str, 
     """Constrained values (including ``position_angle``) of theta (..., D) as numpy arrays."""
     from .model import ANGLE_SITE, position_angle_from_vector
 
-    flat = torch.as_tensor(theta, dtype=torch.get_default_dtype()).reshape(-1, theta.shape[-1])
+    flat = torch.as_tensor(theta, dtype=torch.get_default_dtype(), device=posterior.device).reshape(-1, theta.shape[-1])
     with torch.no_grad():
         values, _ = posterior.constrain(flat)
     values["position_angle"] = position_angle_from_vector(values[ANGLE_SITE])
     if posterior.priors.fixed_slope is not None:
         values["slope"] = torch.full_like(values["einstein_radius"], posterior.priors.fixed_slope)
     lead = theta.shape[:-1]
-    return {k: v.numpy().reshape(lead + tuple(v.shape[1:])) for k, v in values.items()}
+    return {k: v.cpu().numpy().reshape(lead + tuple(v.shape[1:])) for k, v in values.items()}

@@ -1,7 +1,7 @@
 """The one Pyro model of a lensed image, used by every inference rule (MAP, HMC).
 
 Chianese et al. 2020 sections 4-5: lens parameters (EPL + external shear, priors in
-:mod:`galprior.inference.priors`), source parameters (intensity, scale, position), a
+:mod:`galprior.lensing.priors`), source parameters (intensity, scale, position), a
 latent vector ``z`` of the VAE source model drawn from the Gaussian latent prior, the
 source image ``d = decoder(z)``, the lensed image from :class:`LensSimulator`, and a
 Gaussian likelihood with the known pixel noise (their eq. 26):
@@ -16,8 +16,11 @@ and pi that MAP and HMC cannot cross, although the angle is periodic. We therefo
 sample a 2-vector ``position_angle_vector = (u, v)`` with density
 ``exp(-(r - 1)^2 / (2 w^2))`` (r = |(u, v)|, ring width ``w =`` :data:`RING_WIDTH`;
 a standard normal site re-weighted by ``pyro.factor``), whose direction is uniform,
-and set ``position_angle = atan2(v, u) / 2 mod pi`` (a deterministic site). The prior
-on position_angle is exactly U(0, pi).
+and set ``position_angle = atan2(v, u) / 2 mod pi`` (a deterministic site); the
+direction is then uniform, and a second factor ``position_angle_prior`` multiplies in
+the paper's prior (eq. 19, N(0, 1 rad) wrapped to [0, pi),
+:meth:`LensSourcePrior.position_angle_distribution`), so that the prior on
+position_angle is exactly that wrapped normal.
 
 Why a thin ring: the angle is undefined at r = 0, where the model image jumps. With
 a wide radial density (we first used ``r exp(-r^2 / 2)``, radial sd ~0.7 at r ~1.4)
@@ -39,7 +42,7 @@ from torch import Tensor
 
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES, LensSimulator
 
-from .priors import PriorConfig, lens_prior_distributions, source_prior_distributions
+from galprior.lensing.priors import LensSourcePrior
 
 __all__ = [
     "ANGLE_SITE",
@@ -72,16 +75,18 @@ def as_pyro_latent_prior(latent_prior: torch.distributions.Distribution) -> dist
     raise TypeError(f"unsupported latent prior {type(latent_prior).__name__}")
 
 
-def sample_parameters(priors: PriorConfig, latent_prior: dist.Distribution) -> dict[str, Tensor]:
+def sample_parameters(priors: LensSourcePrior, latent_prior: dist.Distribution) -> dict[str, Tensor]:
     """Sample every latent site (call inside the systems plate). Returns constrained values."""
-    values = {name: pyro.sample(name, d) for name, d in lens_prior_distributions(priors).items()}
+    values = {name: pyro.sample(name, d) for name, d in priors.lens_distributions().items()}
     vector = pyro.sample(ANGLE_SITE, dist.Normal(0.0, 1.0).expand([2]).to_event(1))
     radius = vector.norm(dim=-1)
     pyro.factor("position_angle_ring", 0.5 * radius**2 - 0.5 * ((radius - 1.0) / RING_WIDTH) ** 2)
     values["position_angle"] = pyro.deterministic("position_angle", position_angle_from_vector(vector))
+    # the ring's direction is uniform in the angle: re-weight it to eq. 19 (N(0, 1) wrapped to [0, pi))
+    pyro.factor("position_angle_prior", priors.position_angle_distribution().log_prob(values["position_angle"]))
     if priors.fixed_slope is not None:
         values["slope"] = torch.full_like(values["einstein_radius"], priors.fixed_slope)
-    values.update({name: pyro.sample(name, d) for name, d in source_prior_distributions(priors).items()})
+    values.update({name: pyro.sample(name, d) for name, d in priors.source_distributions().items()})
     values[LATENT_SITE] = pyro.sample(LATENT_SITE, as_pyro_latent_prior(latent_prior))
     return values
 
@@ -103,7 +108,7 @@ def lens_model(
     simulator: LensSimulator,
     decoder: Decoder,
     latent_prior: dist.Distribution,
-    priors: PriorConfig = PriorConfig(),
+    priors: LensSourcePrior,
 ) -> Tensor:
     """Pyro model of S lensed images.
 

@@ -76,7 +76,7 @@ def _two_loop(grad: Tensor, s: Tensor, y: Tensor, valid: Tensor, newest: int, co
         alphas[j] = rho[:, j] * (s[:, j] * q).sum(-1)
         q = q - alphas[j][:, None] * y[:, j]
     # initial Hessian scale gamma = s.y / y.y of the newest valid pair (1 when none)
-    gamma = torch.ones(grad.shape[0], dtype=grad.dtype)
+    gamma = torch.ones(grad.shape[0], dtype=grad.dtype, device=grad.device)
     for j in reversed(order):  # oldest to newest: the newest valid pair wins
         yy = (y[:, j] ** 2).sum(-1)
         gamma = torch.where(valid[:, j], sy[:, j] / yy.clamp_min(1e-30), gamma)
@@ -98,13 +98,13 @@ def batched_lbfgs(objective: Objective, x0: Tensor, config: LbfgsConfig = LbfgsC
     batch, dim = x0.shape
     dtype = x0.dtype
     m = config.history
-    s_buf = torch.zeros(batch, m, dim, dtype=dtype)
-    y_buf = torch.zeros(batch, m, dim, dtype=dtype)
-    valid = torch.zeros(batch, m, dtype=torch.bool)
+    s_buf = torch.zeros(batch, m, dim, dtype=dtype, device=x0.device)
+    y_buf = torch.zeros(batch, m, dim, dtype=dtype, device=x0.device)
+    valid = torch.zeros(batch, m, dtype=torch.bool, device=x0.device)
     x = x0.detach().clone()
     value, grad = _value_and_grad(objective, x)
     active = torch.isfinite(value) & torch.isfinite(grad).all(-1)
-    converged = torch.zeros(batch, dtype=torch.bool)
+    converged = torch.zeros(batch, dtype=torch.bool, device=x0.device)
     trace = [value.clone()]
     n_iter, newest, count = 0, -1, 0
     for n_iter in range(1, config.max_iter + 1):

@@ -36,7 +36,7 @@ from torch.distributions import biject_to
 from galprior.lensing.simulator import LensSimulator
 
 from .model import Decoder, lens_model, sample_parameters
-from .priors import PriorConfig
+from galprior.lensing.priors import LensSourcePrior
 
 __all__ = ["Site", "FlatPosterior"]
 
@@ -52,7 +52,7 @@ class Site:
     transform: torch.distributions.Transform
 
 
-def _prior_trace(priors: PriorConfig, latent_prior: dist.Distribution, n: int) -> poutine.Trace:
+def _prior_trace(priors: LensSourcePrior, latent_prior: dist.Distribution, n: int) -> poutine.Trace:
     def prior_only():
         with pyro.plate("systems", n, dim=-1):
             sample_parameters(priors, latent_prior)
@@ -96,14 +96,15 @@ class FlatPosterior:
         simulator: LensSimulator,
         decoder: Decoder,
         latent_prior: dist.Distribution,
-        priors: PriorConfig = PriorConfig(),
+        priors: LensSourcePrior,
         n_whiten: int = 4096,
         include_jacobian: bool = True,
         seed: int = 0,
     ) -> None:
         self.observation = observation
         self.dtype = observation.dtype
-        self.noise_sigma = torch.as_tensor(noise_sigma, dtype=observation.dtype).expand(observation.shape[0])
+        self.device = observation.device
+        self.noise_sigma = torch.as_tensor(noise_sigma, dtype=observation.dtype, device=observation.device).expand(observation.shape[0])
         self.simulator, self.decoder = simulator, decoder
         self.latent_prior, self.priors = latent_prior, priors
         self.include_jacobian = include_jacobian
@@ -126,7 +127,7 @@ class FlatPosterior:
     def _unconstrain(self, values: dict[str, Tensor]) -> Tensor:
         cols = []
         for s in self.sites:
-            u = s.transform.inv(values[s.name].to(self.dtype))
+            u = s.transform.inv(values[s.name].to(device=self.device, dtype=self.dtype))
             cols.append(u.reshape(u.shape[0], -1) if s.event_shape else u[:, None])
         return torch.cat(cols, dim=-1)
 
@@ -137,7 +138,7 @@ class FlatPosterior:
     def constrain(self, theta: Tensor) -> tuple[dict[str, Tensor], Tensor]:
         """Constrained site values and the log |Jacobian| (B,) of theta (B, D)."""
         u = self.loc + self.scale * theta
-        values, log_jac = {}, torch.zeros(theta.shape[0], dtype=theta.dtype)
+        values, log_jac = {}, torch.zeros(theta.shape[0], dtype=theta.dtype, device=theta.device)
         for s in self.sites:
             us = u[:, s.start:s.stop].reshape((u.shape[0],) + s.event_shape)
             x = s.transform(us)
@@ -166,7 +167,7 @@ class FlatPosterior:
         trace = poutine.trace(model).get_trace(
             self.observation, self.noise_sigma, self.simulator, self.decoder, self.latent_prior, self.priors
         )
-        total = torch.zeros(theta.shape[0], dtype=theta.dtype)
+        total = torch.zeros(theta.shape[0], dtype=theta.dtype, device=theta.device)
         for node in trace.nodes.values():
             if _is_random(node):
                 total = total + node["fn"].log_prob(node["value"]).to(theta.dtype)

@@ -13,21 +13,7 @@ Two products:
   and average-pooled to 128 x 128, noise sigma_N = relative_noise x source peak
   (paper: 0.01).
 
-Lens prior (``sample_lens_parameters``). The text of Chianese et al. eqs. 18-23 could
-not be retrieved while writing this module, so these are OUR stand-in distributions
-(flagged for the lead to check against the paper), with the truncations that keep
-every draw physical:
-
-=================  ===========================================  =================
-parameter          distribution                                 truncation
-=================  ===========================================  =================
-einstein_radius    U(1.0, 2.0) arcsec                           > 0 by construction
-slope              N(2.0, 0.2)                                  [1.2, 2.8] (resampled)
-axis_ratio         U(0.4, 1.0)                                  (0, 1] by construction
-position_angle     U(0, pi) radians                             --
-x0, y0             N(0, 0.05) arcsec each                       --
-gamma1, gamma2     N(0, 0.05) each                              |gamma_i| <= 0.2 (resampled)
-=================  ===========================================  =================
+The lens and source priors the mocks are drawn from live in :mod:`galprior.lensing.priors`.
 """
 
 from __future__ import annotations
@@ -43,50 +29,14 @@ from .func.snr import signal_to_noise
 from .simulator import LENS_PARAMETER_NAMES, LensSimulator
 
 __all__ = [
-    "CHIANESE_NOISE_LEVELS",
-    "sample_lens_parameters",
     "make_source",
+    "fill_stamp",
     "render_mock_lenses",
     "render_adam_mocks",
+    "clean_source_image",
 ]
 
 log = logging.getLogger(__name__)
-
-CHIANESE_NOISE_LEVELS = (0.333, 0.1, 0.0333)
-
-
-def _truncated_normal(rng: np.random.Generator, mean: float, sd: float, lo: float, hi: float, n: int) -> NDArray:
-    out = rng.normal(mean, sd, n)
-    bad = (out < lo) | (out > hi)
-    while bad.any():
-        out[bad] = rng.normal(mean, sd, int(bad.sum()))
-        bad = (out < lo) | (out > hi)
-    return out
-
-
-def sample_lens_parameters(n: int, rng: np.random.Generator, slope: float | None = None) -> NDArray[np.float64]:
-    """Draw n lens-parameter vectors from the prior in the module docstring.
-
-    Parameters
-    ----------
-    n: number of systems.
-    rng: numpy random generator.
-    slope: if given, fix the slope (2.0 gives the SIE + shear of Adam et al.).
-
-    Returns
-    -------
-    (n, 8) float64 array, columns ``LENS_PARAMETER_NAMES``.
-    """
-    out = np.empty((n, len(LENS_PARAMETER_NAMES)))
-    out[:, 0] = rng.uniform(1.0, 2.0, n)
-    out[:, 1] = slope if slope is not None else _truncated_normal(rng, 2.0, 0.2, 1.2, 2.8, n)
-    out[:, 2] = rng.uniform(0.4, 1.0, n)
-    out[:, 3] = rng.uniform(0.0, np.pi, n)
-    out[:, 4:6] = rng.normal(0.0, 0.05, (n, 2))
-    out[:, 6] = _truncated_normal(rng, 0.0, 0.05, -0.2, 0.2, n)
-    out[:, 7] = _truncated_normal(rng, 0.0, 0.05, -0.2, 0.2, n)
-    return out
-
 
 def _flux_radius(image: NDArray, fraction: float) -> float:
     """Radius (in pixels) around the flux centroid enclosing ``fraction`` of the flux."""
@@ -102,10 +52,28 @@ def _flux_radius(image: NDArray, fraction: float) -> float:
     return float(r[order][np.searchsorted(cum, fraction)])
 
 
+def clean_source_image(image: NDArray, denoise: bool = True) -> NDArray[np.float64]:
+    """A galaxy stamp denoised (non-local means, see :func:`make_source`), clipped at zero
+    and normalised to unit peak."""
+    from skimage.restoration import denoise_nl_means, estimate_sigma
+
+    img = np.asarray(image, dtype=np.float64)
+    peak = np.abs(img).max()
+    img = img / peak if peak > 0 else img
+    if denoise:
+        sigma = float(estimate_sigma(img))
+        if sigma > 0:
+            img = denoise_nl_means(img, h=0.8 * sigma, sigma=sigma, patch_size=5, patch_distance=6, fast_mode=True)
+    img = np.clip(img, 0.0, None)
+    peak = img.max()
+    img = img / peak if peak > 0 else img
+    return img
+
+
 def make_source(
     image: NDArray,
-    source_plane_size: float = 2.0,
-    fill_fraction: float = 1.0 / 3.0,
+    source_plane_size: float,
+    fill_fraction: float,
     flux_fraction: float = 0.9,
     denoise: bool = True,
 ) -> tuple[NDArray[np.float64], float]:
@@ -129,21 +97,46 @@ def make_source(
     -------
     (source image with peak 1, scale in arcsec).
     """
-    from skimage.restoration import denoise_nl_means, estimate_sigma
-
-    img = np.asarray(image, dtype=np.float64)
-    peak = np.abs(img).max()
-    img = img / peak if peak > 0 else img
-    if denoise:
-        sigma = float(estimate_sigma(img))
-        if sigma > 0:
-            img = denoise_nl_means(img, h=0.8 * sigma, sigma=sigma, patch_size=5, patch_distance=6, fast_mode=True)
-    img = np.clip(img, 0.0, None)
-    peak = img.max()
-    img = img / peak if peak > 0 else img
+    img = clean_source_image(image, denoise)
     diameter = 2.0 * max(_flux_radius(img, flux_fraction), 0.5) / img.shape[1]
     scale = fill_fraction * source_plane_size / diameter
     return img, float(scale)
+
+
+def fill_stamp(image: NDArray, fill_fraction: float, flux_fraction: float = 0.9,
+               denoise: bool = True) -> NDArray[np.float64]:
+    """A denoised, unit-peak galaxy stamp rescaled to fill ``fill_fraction`` of its width
+    (Chianese et al. 2020 sec. 5.1: "rescaled to fill roughly the central third of the
+    source image plane").
+
+    The galaxy is denoised as in :func:`clean_source_image`; its extent is the diameter D
+    (in pixels) of the circle around the flux centroid holding ``flux_fraction`` of the
+    flux. The stamp is then resampled (bilinear, ``scipy.ndimage.affine_transform``) by
+    the zoom ``fill_fraction * w / D`` about that centroid onto the stamp centre, so that
+    the galaxy spans the central ``fill_fraction`` of the stamp whatever its size in the
+    galaxy set, clipped at zero and normalised to unit peak again. Its size on the sky is
+    then set by the source scale s (eq. 15, :meth:`LensSourcePrior.sample_source`).
+
+    Parameters
+    ----------
+    image: (h, w) galaxy stamp. Unit: flux (any normalisation).
+    fill_fraction: fraction of the stamp width the galaxy should span (paper: 1/3).
+    """
+    from scipy.ndimage import affine_transform
+
+    img = clean_source_image(image, denoise)
+    h, w = img.shape
+    total = img.sum()
+    rows, cols = np.indices(img.shape)
+    centre = np.array([(rows * img).sum(), (cols * img).sum()]) / total if total > 0 else np.array([h, w]) / 2 - 0.5
+    diameter = 2.0 * max(_flux_radius(img, flux_fraction), 0.5)
+    zoom = fill_fraction * w / diameter
+    out_centre = np.array([h, w]) / 2 - 0.5
+    out = affine_transform(img, np.full(2, 1.0 / zoom), offset=centre - out_centre / zoom, order=1,
+                           mode="constant", cval=0.0)
+    out = np.clip(out, 0.0, None)
+    peak = out.max()
+    return out / peak if peak > 0 else out
 
 
 def _render(sim: LensSimulator, sources, lens_params, source_params, batch_size: int) -> torch.Tensor:
@@ -161,41 +154,44 @@ def render_mock_lenses(
     sources: NDArray,
     lens_params: NDArray,
     source_params: NDArray,
-    noise_levels: tuple[float, ...] = CHIANESE_NOISE_LEVELS,
-    n_pix: int = 256,
-    pixel_scale: float = 0.04,
-    psf_sigma: float | None = 0.05,
+    noise_sigma: tuple[float, ...],
+    n_pix: int,
+    pixel_scale: float,
+    psf_sigma: float | None,
     seed: int = 0,
     batch_size: int = 32,
     dtype: torch.dtype = torch.float64,
+    parameter_convention: str = "chianese2020",
 ) -> dict[str, NDArray]:
     """Chianese et al. mocks: noiseless images, noisy observations per level, S/N.
 
     Parameters
     ----------
     sources: (S, h, w) source images (e.g. from ``make_source``). Unit: flux.
-    lens_params: (S, 8) in ``LENS_PARAMETER_NAMES`` order.
+    lens_params: (S, 8) in ``LENS_PARAMETER_NAMES`` order (einstein_radius in
+        ``parameter_convention``, by default the paper's eqs. 11-12).
     source_params: (S, 4): intensity, scale [arcsec], x_src, y_src [arcsec].
-    noise_levels: L Gaussian pixel-noise standard deviations. Unit: image flux.
+    noise_sigma: L Gaussian pixel-noise standard deviations (noise levels). Unit: image flux.
     seed: seeds the torch generator of the noise.
 
     Returns
     -------
     dict with ``noiseless`` (S, H, W), ``observations`` (S, L, H, W), ``snr`` (S, L),
-    ``noise_levels`` (L,), ``lens_params``, ``source_params``.
+    ``noise_sigma`` (L,), ``lens_params``, ``source_params``.
     """
-    sim = LensSimulator(n_pix, pixel_scale, psf_sigma=psf_sigma, dtype=dtype)
+    sim = LensSimulator(n_pix, pixel_scale, psf_sigma=psf_sigma, dtype=dtype,
+                        parameter_convention=parameter_convention)
     clean = _render(sim, sources, lens_params, source_params, batch_size)
     gen = torch.Generator().manual_seed(seed)
-    sigmas = torch.tensor(noise_levels, dtype=dtype)
-    obs = add_gaussian_noise(clean[:, None].expand(-1, len(noise_levels), -1, -1), sigmas[:, None, None], generator=gen)
-    snr = signal_to_noise(clean[:, None], sigmas, pixel_scale)
-    log.info("rendered %d mock lenses at %d noise levels", len(sources), len(noise_levels))
+    sigmas = torch.tensor(noise_sigma, dtype=dtype)
+    obs = add_gaussian_noise(clean[:, None].expand(-1, len(noise_sigma), -1, -1), sigmas[:, None, None], generator=gen)
+    snr = signal_to_noise(obs, sigmas, pixel_scale)
+    log.info("rendered %d mock lenses at %d noise levels", len(sources), len(noise_sigma))
     return {
         "noiseless": clean.numpy(),
         "observations": obs.numpy(),
         "snr": snr.numpy(),
-        "noise_levels": sigmas.numpy(),
+        "noise_sigma": sigmas.numpy(),
         "lens_params": np.asarray(lens_params, dtype=np.float64),
         "source_params": np.asarray(source_params, dtype=np.float64),
     }
@@ -205,10 +201,10 @@ def render_adam_mocks(
     sources: NDArray,
     lens_params: NDArray,
     source_params: NDArray,
-    relative_noise: float = 0.01,
-    n_render: int = 256,
-    pool_factor: int = 2,
-    field_of_view: float = 10.24,
+    relative_noise: float,
+    n_render: int,
+    pool_factor: int,
+    field_of_view: float,
     psf_sigma: float | None = None,
     seed: int = 0,
     batch_size: int = 32,
@@ -225,7 +221,7 @@ def render_adam_mocks(
 
     Returns
     -------
-    dict with ``noiseless`` (S, n, n), ``observations`` (S, n, n), ``sigma_noise``
+    dict with ``noiseless`` (S, n, n), ``observations`` (S, n, n), ``noise_sigma``
     (S,), ``lens_params`` (slope = 2), ``source_params``, ``pixel_scale`` (of the
     pooled image, arcsec).
     """
@@ -240,7 +236,7 @@ def render_adam_mocks(
     return {
         "noiseless": clean.numpy(),
         "observations": obs.numpy(),
-        "sigma_noise": sigma.numpy(),
+        "noise_sigma": sigma.numpy(),
         "lens_params": lens_params,
         "source_params": np.asarray(source_params, dtype=np.float64),
         "pixel_scale": np.float64(sim.output_pixel_scale),

@@ -1,17 +1,16 @@
 """Mock-lens products of the workflow, as Zarr-ready store objects.
 
 ``chianese_mock_set`` builds the systems of Chianese et al. 2020 section 5.1 from the
-test split of a galaxy set: each source is denoised and scaled (``mocks.make_source``),
-lensed by an EPL + external shear drawn from the lens prior
-(``mocks.sample_lens_parameters``), convolved with a Gaussian PSF and observed at
-several noise levels. ``adam_mock_set`` builds the SIE + shear systems of Adam et al.
+test split of a galaxy set: each source is denoised and rescaled to fill the central
+third of its stamp (``mocks.fill_stamp``), placed by eq. 17 with iota, s and position
+drawn from the source prior (eqs. 14-16), lensed by an EPL + external shear drawn from
+the lens prior (eqs. 18-23, r_Ein in the paper's convention), convolved with a Gaussian
+PSF and observed at several noise levels. ``adam_mock_set`` builds the SIE + shear systems of Adam et al.
 2022 (256^2 render pooled to 128^2, noise relative to the source peak).
 
-Source parameters (our choice, documented here because the mock generator needs one):
-intensity 1 (sources have unit peak, so the noise levels are relative to the source
-peak), scale from ``make_source``, position ``(x_src, y_src)`` drawn from a normal of
-standard deviation ``source_offset_sigma`` arcsec, truncated at 3 sigma, so that the
-source lies near the caustics and is strongly lensed.
+Lens parameters and source positions are drawn from the one prior object
+(:class:`galprior.lensing.priors.LensSourcePrior`) that the inference scores. For
+the Adam mocks the source intensity is 1 and the scale comes from ``make_source``.
 """
 
 from __future__ import annotations
@@ -19,14 +18,21 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
-from galprior.data.store import GalaxySet, MockLensSet, ScoreLensSet
+from galprior.store import GalaxySet, MockLensSet, ScoreLensSet
 
-from .mocks import make_source, render_adam_mocks, render_mock_lenses, sample_lens_parameters
-from .simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES
+from .func.raytrace import pixel_grid
+from .func.source import source_brightness
+from .mocks import fill_stamp, make_source, render_adam_mocks, render_mock_lenses
+from .priors import LensSourcePrior
+from .simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES, LensSimulator
 
 logger = logging.getLogger(__name__)
+
+#: Meaning of ``einstein_radius`` in every Chianese store (eqs. 11-12, major axis).
+CHIANESE_CONVENTION = "chianese2020"
 
 
 def choose_galaxies(n_galaxies: int, n_systems: int, rng: np.random.Generator) -> np.ndarray:
@@ -39,58 +45,75 @@ def choose_galaxies(n_galaxies: int, n_systems: int, rng: np.random.Generator) -
     return np.sort(rng.choice(n_galaxies, size=n_systems, replace=False))
 
 
-def prepare_sources(
-    galaxies: GalaxySet, index: np.ndarray, rng: np.random.Generator,
-    source_plane_size: float, fill_fraction: float, source_offset_sigma: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Denoised unit-peak source images (S, M, M) and source parameters (S, 4)."""
-    images, params = [], []
+def prepare_sources(galaxies: GalaxySet, index: np.ndarray, source_plane_size: float,
+                    fill_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Denoised unit-peak source images (S, M, M) and their scales (S,) in arcsec."""
+    images, scales = [], []
     for i in tqdm(index, desc="denoising sources", leave=False):
         image, scale = make_source(galaxies.images[i], source_plane_size, fill_fraction)
-        offset = np.clip(rng.normal(0.0, source_offset_sigma, 2),
-                         -3 * source_offset_sigma, 3 * source_offset_sigma)
         images.append(image)
-        params.append([1.0, scale, *offset])
-    return np.asarray(images, np.float32), np.asarray(params, np.float64)
+        scales.append(scale)
+    return np.asarray(images, np.float32), np.asarray(scales, np.float64)
 
 
 def _draw_systems(galaxies: GalaxySet, n_systems: int, rng: np.random.Generator,
-                  source_plane_size: float, fill_fraction: float,
-                  source_offset_sigma: float, slope: float | None = None):
-    """Test-galaxy rows, source images, source and lens parameters of the mocks."""
+                  prior: LensSourcePrior, source_plane_size: float, fill_fraction: float,
+                  slope: float | None = None):
+    """Test-galaxy rows, source images, source and lens parameters of the mocks.
+
+    Source positions and lens parameters are drawn from ``prior`` (the prior the
+    inference scores); intensity is 1 (unit-peak sources) and the scale comes from the
+    galaxy's size (:func:`make_source`).
+    """
     index = choose_galaxies(len(galaxies), n_systems, rng)
-    sources, source_params = prepare_sources(galaxies, index, rng, source_plane_size,
-                                             fill_fraction, source_offset_sigma)
-    return index, sources, source_params, sample_lens_parameters(n_systems, rng, slope=slope)
+    sources, scales = prepare_sources(galaxies, index, source_plane_size, fill_fraction)
+    position = prior.sample_source_position(n_systems, rng)
+    source_params = np.column_stack([np.ones(n_systems), scales, position])
+    return index, sources, source_params, prior.sample_lens(n_systems, rng, slope=slope)
 
 
 def chianese_mock_set(
-    galaxies: GalaxySet, *, n_systems: int, noise_levels: list[float], n_pix: int,
-    pixel_scale: float, psf_sigma: float, source_plane_size: float, fill_fraction: float,
-    source_offset_sigma: float, seed: int,
+    galaxies: GalaxySet, *, n_systems: int, noise_sigma: list[float], n_pix: int,
+    pixel_scale: float, psf_sigma: float, fill_fraction: float,
+    prior: LensSourcePrior, seed: int,
 ) -> MockLensSet:
-    """Mock lenses of Chianese et al. 2020 section 5.1 (see the module docstring)."""
+    """Mock lenses of Chianese et al. 2020 section 5.1.
+
+    Each test galaxy is denoised and rescaled to fill the central ``fill_fraction`` of
+    its stamp (:func:`galprior.lensing.mocks.fill_stamp`); intensity iota, scale s and
+    position come from the source prior (eqs. 14-16) and the lens from eqs. 18-23, all
+    drawn from ``prior`` (the prior the inference scores). The stored
+    ``einstein_radius`` is the paper's r_Ein (eqs. 11-12, attribute
+    ``parameter_convention``); S/N by eqs. 24-25 on the noisy observations.
+    """
     rng = np.random.default_rng(seed)
-    index, sources, source_params, lens_params = _draw_systems(
-        galaxies, n_systems, rng, source_plane_size, fill_fraction, source_offset_sigma)
+    index = choose_galaxies(len(galaxies), n_systems, rng)
+    sources = np.asarray([fill_stamp(galaxies.images[i], fill_fraction)
+                          for i in tqdm(index, desc="denoising sources", leave=False)], np.float32)
+    source_params = prior.sample_source(n_systems, rng)
+    lens_params = prior.sample_lens(n_systems, rng)
     out = render_mock_lenses(sources, lens_params, source_params,
-                             noise_levels=tuple(noise_levels), n_pix=n_pix,
+                             noise_sigma=tuple(noise_sigma), n_pix=n_pix,
                              pixel_scale=pixel_scale, psf_sigma=psf_sigma,
-                             seed=int(rng.integers(2**31)))
+                             seed=int(rng.integers(2**31)),
+                             parameter_convention=CHIANESE_CONVENTION)
     return MockLensSet(
         observations=out["observations"].astype(np.float32),
         noiseless=out["noiseless"].astype(np.float32),
         sources=sources,
         lens_parameters=out["lens_params"],
         source_parameters=out["source_params"],
-        noise_sigma=out["noise_levels"].astype(np.float64),
+        noise_sigma=out["noise_sigma"].astype(np.float64),
         snr=out["snr"].astype(np.float64),
         galaxy_index=index.astype(np.int64),
         attrs={
             "lens_parameter_names": list(LENS_PARAMETER_NAMES),
             "source_parameter_names": list(SOURCE_PARAMETER_NAMES),
             "pixel_scale": pixel_scale, "psf_sigma": psf_sigma,
-            "source_plane_size": source_plane_size,
+            "parameter_convention": CHIANESE_CONVENTION,
+            "fill_fraction": fill_fraction,
+            # source-plane window of Figs. 6-7: the galaxy of the largest s, with margin
+            "source_plane_size": float(1.5 * 2.0 * fill_fraction * source_params[:, 1].max()),
             "galaxy_source": galaxies.attrs["source"],
         },
     )
@@ -99,13 +122,12 @@ def chianese_mock_set(
 def adam_mock_set(
     galaxies: GalaxySet, *, n_systems: int, relative_noise: float, n_render: int,
     pool_factor: int, field_of_view: float, source_plane_size: float,
-    fill_fraction: float, source_offset_sigma: float, seed: int,
+    fill_fraction: float, slope: float, prior: LensSourcePrior, seed: int,
 ) -> ScoreLensSet:
     """SIE + shear mock lenses of Adam et al. 2022 (see the module docstring)."""
     rng = np.random.default_rng(seed)
     index, sources, source_params, lens_params = _draw_systems(
-        galaxies, n_systems, rng, source_plane_size, fill_fraction, source_offset_sigma,
-        slope=2.0)
+        galaxies, n_systems, rng, prior, source_plane_size, fill_fraction, slope=slope)
     out = render_adam_mocks(sources, lens_params, source_params,
                             relative_noise=relative_noise, n_render=n_render,
                             pool_factor=pool_factor, field_of_view=field_of_view,
@@ -116,7 +138,7 @@ def adam_mock_set(
         sources=sources,
         lens_parameters=out["lens_params"],
         source_parameters=out["source_params"],
-        noise_sigma=out["sigma_noise"].astype(np.float64),
+        noise_sigma=out["noise_sigma"].astype(np.float64),
         galaxy_index=index.astype(np.int64),
         attrs={
             "lens_parameter_names": list(LENS_PARAMETER_NAMES),
@@ -127,3 +149,33 @@ def adam_mock_set(
             "galaxy_source": galaxies.attrs["source"],
         },
     )
+
+
+def simulator_for(mocks: MockLensSet, dtype: torch.dtype = torch.float32,
+                  device: torch.device | str = "cpu") -> LensSimulator:
+    """The simulator that rendered the mocks (grid, pixel scale, PSF), computing in ``dtype``."""
+    return LensSimulator(mocks.noiseless.shape[-1], mocks.attrs["pixel_scale"],
+                         psf_sigma=mocks.attrs["psf_sigma"], dtype=dtype,
+                         parameter_convention=mocks.attrs["parameter_convention"]).to(device)
+
+
+
+
+def source_plane_image(images: np.ndarray, source_params: np.ndarray, size: float,
+                       n_pix: int, parameter_convention: str = CHIANESE_CONVENTION) -> np.ndarray:
+    """Sources (B, M, M) placed by their parameters (B, 4) on a source-plane grid.
+
+    The grid has ``n_pix`` pixels per side over ``size`` arcsec, centred on the axis,
+    so that true and fitted sources can be compared pixel by pixel (Chianese Figs. 6-7).
+    ``parameter_convention``: meaning of the scale column (see ``LensSimulator``).
+    """
+    images_t = torch.as_tensor(images, dtype=torch.get_default_dtype())
+    params = torch.as_tensor(source_params, dtype=images_t.dtype).clone()
+    if parameter_convention == CHIANESE_CONVENTION:
+        params[:, 1] = 2.0 * params[:, 1]  # eq. 17: the stamp spans [-s, s]
+    x, y = pixel_grid(n_pix, size / n_pix, dtype=images_t.dtype)
+    batch = images_t.shape[0]
+    with torch.no_grad():
+        out = source_brightness(x.expand(batch, -1, -1), y.expand(batch, -1, -1), images_t,
+                                *params.unbind(-1))
+    return out.numpy().astype(np.float32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from galprior.data.store import MockLensSet
+from galprior.store import MockLensSet
 
 
 def snr_table(mocks: MockLensSet) -> pd.DataFrame:

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib import pyplot as plt
 from matplotlib.colors import AsinhNorm
 
-from galprior.data.store import GalaxySet
+from galprior.store import GalaxySet
 
 
 def galaxy_gallery(galaxies: GalaxySet, n_galaxies: int = 8, title: str | None = None):

@@ -8,15 +8,21 @@ import numpy as np
 from matplotlib import pyplot as plt
 from matplotlib.lines import Line2D
 
-from galprior.data.store import MapResultSet, MockLensSet, PosteriorSampleSet
+from galprior.store import MapResultSet, MockLensSet, PosteriorSampleSet
+from galprior.metrics.lens_recovery import CIRCULAR, wrap
 from galprior.plots.images import show_image
 
+#: Axis labels; r_Ein is Chianese et al.'s (eqs. 11-12, major axis), not lenstronomy's theta_E.
+LABELS = {"einstein_radius": "r_Ein (eq. 11) [\"]", "slope": "slope gamma", "position_angle": "phi [rad]",
+          "axis_ratio": "q"}
 LEVEL_COLOURS = ("tab:red", "tab:orange", "tab:blue", "tab:green", "tab:purple")
 
 
 def fit_figure(mocks: MockLensSet, fits: MapResultSet, system: int):
-    """One row per noise level: observation, MAP model, (obs - model)/sigma, true source,
-    MAP source and source residual, for one system (Chianese et al. 2020 Figs. 6-7)."""
+    """Chianese et al. 2020 Figs. 6-7: one row per noise level; true and fitted
+    observation (same colour scale), their residual divided by the noise sigma, true and
+    fitted source (same colour scale) and their residual divided by 10 % of the source
+    maximum. r_Ein in the title is the paper's (eqs. 11-12)."""
     n_lev = len(mocks.noise_sigma)
     fig, axes = plt.subplots(n_lev, 6, figsize=(13, 2.3 * n_lev), squeeze=False,
                              constrained_layout=True)
@@ -41,8 +47,10 @@ def fit_figure(mocks: MockLensSet, fits: MapResultSet, system: int):
         fitted = fits.source_plane[system, level]
         show_image(row[3], truth_src, "true source", source_extent, vmin=0, vmax=smax)
         show_image(row[4], fitted, "MAP source", source_extent, vmin=0, vmax=smax)
-        show_image(row[5], truth_src - fitted, "source residual", source_extent,
-                   cmap="RdBu_r", vmin=-0.5 * smax, vmax=0.5 * smax)
+        # Fig. 6 caption: "source residuals are normalized by dividing by 10% of the
+        # maximum value of the source"
+        show_image(row[5], (truth_src - fitted) / (0.1 * smax), "(true - MAP) / (0.1 max)", source_extent,
+                   cmap="RdBu_r", vmin=-4, vmax=4)
     names = mocks.attrs["lens_parameter_names"]
     truth = ", ".join(f"{n}={v:.3f}" for n, v in zip(names[:3], mocks.lens_parameters[system]))
     fig.suptitle(f"System {system} ({truth}): MAP reconstructions at three noise levels "
@@ -59,7 +67,10 @@ def corner_figure(mocks: MockLensSet, posterior: PosteriorSampleSet, row: int,
     system = posterior.attrs["systems"][row]
     truth = mocks.lens_parameters[system, [mocks.attrs["lens_parameter_names"].index(p)
                                            for p in parameters]]
-    every = posterior.samples[row][..., cols].reshape(-1, len(cols))
+    every = posterior.samples[row][..., cols].reshape(-1, len(cols)).astype(np.float64)
+    circular = [j for j, p in enumerate(parameters) if p in CIRCULAR]
+    for j in circular:  # unwrap the angle next to its truth (no split across 0 / pi)
+        every[:, j] = truth[j] + wrap(every[:, j] - truth[j], CIRCULAR[parameters[j]])
     lo = np.minimum(every.min(0), truth)
     hi = np.maximum(every.max(0), truth)
     pad = np.maximum(0.05 * (hi - lo), 1e-3 * np.maximum(np.abs(hi), 1.0))
@@ -67,9 +78,11 @@ def corner_figure(mocks: MockLensSet, posterior: PosteriorSampleSet, row: int,
     fig = None
     handles = []
     for level in range(posterior.samples.shape[1]):
-        samples = posterior.samples[row, level][..., cols].reshape(-1, len(cols))
+        samples = posterior.samples[row, level][..., cols].reshape(-1, len(cols)).astype(np.float64)
+        for j in circular:
+            samples[:, j] = truth[j] + wrap(samples[:, j] - truth[j], CIRCULAR[parameters[j]])
         colour = LEVEL_COLOURS[level % len(LEVEL_COLOURS)]
-        fig = corner.corner(samples, fig=fig, color=colour, labels=list(parameters),
+        fig = corner.corner(samples, fig=fig, color=colour, labels=[LABELS.get(p, p) for p in parameters],
                             truths=truth, truth_color="k", plot_datapoints=False, range=ranges,
                             plot_density=False, levels=(0.68, 0.95), smooth=1.0,
                             hist_kwargs={"density": True})

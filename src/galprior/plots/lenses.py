@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib import pyplot as plt
 
-from galprior.data.store import MockLensSet
+from galprior.store import MockLensSet
 from galprior.plots.images import show_image
 
 
@@ -20,11 +20,12 @@ def mock_lens_figure(mocks: MockLensSet, n_systems: int = 3):
     names = mocks.attrs["lens_parameter_names"]
     for s in range(n):
         lens = dict(zip(names, mocks.lens_parameters[s]))
-        scale = mocks.source_parameters[s, 1]
-        src_extent = (-scale / 2, scale / 2, -scale / 2, scale / 2)
+        scale = mocks.source_parameters[s, 1]  # eq. 17: the stamp spans [-s, s] (chianese2020)
+        half_side = scale if mocks.attrs.get("parameter_convention") == "chianese2020" else scale / 2
+        src_extent = (-half_side, half_side, -half_side, half_side)
         show_image(axes[s, 0], mocks.sources[s], "source" if s == 0 else None, src_extent)
         axes[s, 0].set_ylabel(f"system {s}\n"
-                              f"r_Ein={lens['einstein_radius']:.2f}\", "
+                              f"r_Ein(eq. 11)={lens['einstein_radius']:.2f}\", "
                               f"slope={lens['slope']:.2f}", fontsize=7)
         show_image(axes[s, 1], mocks.noiseless[s], "lensed, noiseless" if s == 0 else None,
                    extent)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
 
-from galprior.data.store import ReconstructionSet
+from galprior.store import ReconstructionSet
 from galprior.plots.images import show_image
 
 
@@ -27,7 +27,8 @@ def loss_curves(history: pd.DataFrame):
 
 
 def reconstruction_figure(result: ReconstructionSet, n_galaxies: int = 8):
-    """Rows: test galaxy, reconstruction, residual (Chianese et al. 2020 Fig. 2)."""
+    """Chianese et al. 2020 Fig. 2: test galaxies (top row) and their reconstructions
+    mu_d(z), z ~ q(z|x) (bottom row); a third row shows the residual."""
     n = min(n_galaxies, len(result))
     fig, axes = plt.subplots(3, n, figsize=(1.7 * n, 5.3), squeeze=False,
                              constrained_layout=True)
@@ -39,26 +40,29 @@ def reconstruction_figure(result: ReconstructionSet, n_galaxies: int = 8):
         lim = float(np.abs(residual).max()) or 1.0
         show_image(axes[2, j], residual, f"rms {np.sqrt(np.mean(residual**2)):.3f}",
                    vmin=-lim, vmax=lim, cmap="RdBu_r")
-    for i, label in enumerate(["galaxy", "reconstruction", "residual"]):
-        axes[i, 0].set_ylabel(label)
+    for i, label in enumerate(["galaxy x", "mu_d(z), z ~ q(z|x)", "x - mu_d(z)"]):
+        axes[i, 0].set_ylabel(label, fontsize=8)
     fig.suptitle("VAE reconstructions of test galaxies (cf. Chianese et al. 2020 Fig. 2)",
                  fontsize=9)
     return fig
 
 
-def rotation_figure(result: ReconstructionSet, n_galaxies: int = 4):
-    """Per galaxy: the image and its derotated reconstructions at each angle (Fig. 3)."""
-    n = min(n_galaxies, len(result))
+def rotation_figure(result: ReconstructionSet, galaxy: int = 0):
+    """Chianese et al. 2020 Fig. 3 for one test galaxy: the galaxy rotated counter-clockwise
+    by the angle above each column (new corner pixels filled with noise), the VAE
+    reconstructions, and those rotated back; one colour scale for every panel."""
     angles = result.attrs["angles"]
-    fig, axes = plt.subplots(n, 1 + len(angles), figsize=(1.7 * (1 + len(angles)), 1.8 * n),
-                             squeeze=False, constrained_layout=True)
-    for i in range(n):
-        show_image(axes[i, 0], result.images[i], "galaxy" if i == 0 else None, vmin=0, vmax=1)
-        for a, angle in enumerate(angles):
-            recon = result.rotated[a, i]
-            rms = np.sqrt(np.mean((recon - result.rotated[0, i]) ** 2))
-            show_image(axes[i, 1 + a], recon,
-                       f"{angle} deg" + (f" (rms vs 0: {rms:.3f})" if a else ""), vmin=0, vmax=1)
-    fig.suptitle("Rotation test: rotate, reconstruct, rotate back "
-                 "(cf. Chianese et al. 2020 Fig. 3)", fontsize=9)
+    n = len(angles)
+    fig, axes = plt.subplots(3, n, figsize=(1.7 * n, 5.4), squeeze=False, constrained_layout=True)
+    rows = (result.rotated_inputs[:, galaxy], result.rotated_reconstructions[:, galaxy], result.rotated[:, galaxy])
+    vmax = float(max(np.max(r) for r in rows))
+    reference = result.rotated[0, galaxy]
+    for a, angle in enumerate(angles):
+        show_image(axes[0, a], rows[0][a], f"{angle:g} deg", vmin=0, vmax=vmax)
+        show_image(axes[1, a], rows[1][a], vmin=0, vmax=vmax)
+        rms = np.sqrt(np.mean((rows[2][a] - reference) ** 2))
+        show_image(axes[2, a], rows[2][a], f"rms vs 0 deg {rms:.3f}" if a else None, vmin=0, vmax=vmax)
+    for i, label in enumerate(["rotated", "reconstructed", "derotated"]):
+        axes[i, 0].set_ylabel(label, fontsize=8)
+    fig.suptitle("Rotation test (cf. Chianese et al. 2020 Fig. 3)", fontsize=9)
     return fig

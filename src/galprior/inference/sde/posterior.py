@@ -1,0 +1,202 @@
+"""Posterior samples of the pixelated sources of the mock lenses (Adam et al. 2022 sec. 2.2).
+
+The score of the posterior at diffusion time t is (eq. 5 with the convolved likelihood,
+eq. 19)
+
+    grad log p_t(x | y) = s_theta(x, t) + A^T (y - A x) / (sigma_N^2 + sigma(t)^2),
+
+and the reverse-time SDE (eq. 4) is integrated by one of ``solvers.SOLVERS`` for many
+samples of many systems in one batch (``max_batch`` (system, sample) pairs at a time).
+
+Two modes of the lens:
+
+* **known** (the paper): A is built from the true SIE + shear parameters and source grid;
+* **map** (beyond the paper): the lens comes from a MAP fit of the same observation with
+  the Chianese et al. machinery (:func:`galprior.inference.map.fit_map`: VAE source,
+  EPL + shear with the slope fixed at the mocks' value, restarts, Adam then L-BFGS), and
+  the source is sampled given that lens. The source grid takes the MAP's ``scale`` and
+  position with intensity 1: the prior has learned unit-peak galaxies, and the VAE's
+  intensity is tied to its own (different) normalisation. The lens uncertainty is not
+  propagated (a single MAP lens): the comparison with the known-lens posterior shows
+  what that costs.
+
+N for Euler-Maruyama comes from Technique 2 of Song & Ermon (app. B) at our dimension
+n = source_size^2 unless ``steps.euler_maruyama`` is set; the store records it and p(N).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from galprior.lensing.operator import LensingOperator
+from galprior.lensing.simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES, LensSimulator
+from galprior.models.score.data import pool_to
+from galprior.models.score.network import ScoreUNet
+from galprior.models.score.sde import technique2_probability, technique2_steps
+from galprior.store import ScoreLensSet, SdePosteriorSet
+
+from .likelihood import convolved_likelihood_score
+from .solvers import SOLVERS, score_evaluations, solve
+
+__all__ = ["SdeSettings", "PosteriorScore", "score_simulator", "sample_sources", "sample_mocks",
+           "map_lens", "truth_sources"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SdeSettings:
+    """The config's ``adam.sde`` block (defaults in the schema only)."""
+
+    n_samples: int
+    probability: float
+    solvers: list[str]
+    steps: dict[str, Any]
+    map_lens_solver: str
+    heun: dict[str, float]
+    predictor_corrector: dict[str, float]
+    max_batch: int
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in [*self.solvers, self.map_lens_solver] if s not in SOLVERS]
+        if unknown:
+            raise ValueError(f"adam.sde names unknown solvers {unknown}; expected {sorted(SOLVERS)}")
+
+    def options(self, solver: str) -> dict[str, float]:
+        """Solver-specific options (Heun's rho and churn, the corrector's snr)."""
+        return dict({"heun": self.heun, "predictor_corrector": self.predictor_corrector}.get(solver, {}))
+
+    def n_steps(self, solver: str, n_dim: int, sigma_min: float, sigma_max: float) -> int:
+        """Steps of ``solver``: ``steps[solver]``, or Technique 2 (``probability``) when null."""
+        steps = self.steps.get(solver)
+        return int(steps) if steps else technique2_steps(n_dim, sigma_min, sigma_max, self.probability)
+
+
+class PosteriorScore:
+    """grad log p_t(x | y) = s_theta(x, t) + convolved-likelihood score (eq. 5 and 19)."""
+
+    def __init__(self, model: ScoreUNet, operator, observation: Tensor, sigma_noise: Tensor):
+        self.model, self.operator = model, operator
+        self.observation, self.sigma_noise = observation, sigma_noise
+
+    def __call__(self, x: Tensor, t: Tensor) -> Tensor:
+        with torch.no_grad():
+            prior = self.model.score(x, t)
+        like = convolved_likelihood_score(x, self.observation, self.operator, self.sigma_noise,
+                                          self.model.sde.sigma(t))
+        return prior + like.detach()
+
+
+def score_simulator(mocks: ScoreLensSet, dtype: torch.dtype = torch.float32,
+                    device: torch.device | str = "cpu") -> LensSimulator:
+    """The simulator that rendered the Adam mocks (render grid, no PSF, pooling)."""
+    pool = int(mocks.attrs["pool_factor"])
+    return LensSimulator(mocks.observations.shape[-1] * pool, float(mocks.attrs["render_pixel_scale"]),
+                         psf_sigma=None, pool_factor=pool, dtype=dtype).to(device)
+
+
+def truth_sources(mocks: ScoreLensSet, size: int) -> np.ndarray:
+    """The true sources pooled to the prior's resolution (S, size, size)."""
+    return pool_to(mocks.sources, size)
+
+
+def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: np.ndarray,
+                   source_parameters: np.ndarray, observations: np.ndarray, noise_sigma: np.ndarray,
+                   solver: str, n_steps: int, n_samples: int, max_batch: int, seed: int,
+                   device: torch.device | str = "cpu", **options) -> tuple[np.ndarray, np.ndarray]:
+    """``n_samples`` posterior samples of each of S systems.
+
+    Returns samples (S, n_samples, M, M) float32 and the wall time per system (S,) in s.
+    """
+    model = model.to(device).eval()
+    size = model.image_size
+    n_sys = len(observations)
+    pairs = np.repeat(np.arange(n_sys), n_samples)
+    dtype = simulator.theta_x.dtype
+    samples = np.empty((n_sys * n_samples, size, size), np.float32)
+    wall = np.zeros(n_sys)
+    generator = torch.Generator().manual_seed(seed)
+    chunks = range(0, len(pairs), max_batch)
+    for start in tqdm(chunks, desc=f"{solver} ({n_steps} steps)", leave=False):
+        idx = pairs[start:start + max_batch]
+        started = time.perf_counter()
+        op = LensingOperator(simulator, torch.as_tensor(lens_parameters[idx], dtype=dtype, device=device),
+                             torch.as_tensor(source_parameters[idx], dtype=dtype, device=device),
+                             (size, size))
+        score = PosteriorScore(model, op, torch.as_tensor(observations[idx], dtype=dtype, device=device),
+                               torch.as_tensor(noise_sigma[idx], dtype=dtype, device=device))
+        x = solve(solver, score, model.sde, (len(idx), size, size), n_steps, generator=generator,
+                  dtype=dtype, device=device, progress=len(chunks) == 1, **options)
+        samples[start:start + len(idx)] = x.cpu().numpy()
+        np.add.at(wall, idx, (time.perf_counter() - started) / len(idx) * n_samples)
+    return samples.reshape(n_sys, n_samples, size, size), wall
+
+
+def map_lens(mocks: ScoreLensSet, source_model, priors, map_config,
+             device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Lens (S, 8) and source-grid (S, 4) parameters from a MAP fit of each observation.
+
+    The Chianese et al. MAP (VAE source, restarts, Adam + L-BFGS) on the Adam mocks'
+    simulator; the slope is fixed at the mocks' slope. The source grid keeps the MAP's
+    scale and position, with intensity 1 (see the module docstring).
+    """
+    from galprior.inference.map import constrained_numpy, fit_map, repeat_for_restarts
+    from galprior.inference.mocks import parameter_matrix
+    from galprior.inference.potential import FlatPosterior
+
+    slope = float(mocks.lens_parameters[0, 1])
+    priors = dataclasses.replace(priors, fixed_slope=slope)
+    sim = score_simulator(mocks, device=device)
+    obs = torch.as_tensor(mocks.observations, dtype=torch.float32, device=device)
+    sigma = torch.as_tensor(mocks.noise_sigma, dtype=torch.float32, device=device)
+    obs_r, sigma_r = repeat_for_restarts(obs, sigma, map_config.n_restarts)
+    posterior = FlatPosterior(obs_r, sigma_r, sim, source_model.decoder, source_model.latent_prior,
+                              priors, include_jacobian=map_config.include_jacobian, seed=map_config.seed)
+    result = fit_map(posterior, len(obs), map_config)
+    values = constrained_numpy(posterior, result.best_theta)
+    lens = parameter_matrix(values, LENS_PARAMETER_NAMES)
+    source = parameter_matrix(values, SOURCE_PARAMETER_NAMES)
+    source[:, 0] = 1.0
+    err = np.abs(lens[:, 0] / mocks.lens_parameters[:, 0] - 1)
+    logger.info("MAP lens: Einstein radius errors %s %%", np.round(100 * err, 2).tolist())
+    return lens, source
+
+
+def sample_mocks(model: ScoreUNet, mocks: ScoreLensSet, settings: SdeSettings, solver: str, seed: int,
+                 lens: str = "known", lens_parameters: np.ndarray | None = None,
+                 source_parameters: np.ndarray | None = None,
+                 device: torch.device | str = "cpu") -> SdePosteriorSet:
+    """Posterior samples of every mock system with ``solver``; the lens is the truth
+    (``lens='known'``) or the given MAP parameters (``lens='map'``)."""
+    if lens == "known":
+        lens_parameters, source_parameters = mocks.lens_parameters, mocks.source_parameters
+    elif lens_parameters is None or source_parameters is None:
+        raise ValueError(f"lens={lens!r} needs lens_parameters and source_parameters")
+    sde = model.sde
+    n_dim = model.image_size**2
+    n_steps = settings.n_steps(solver, n_dim, sde.sigma_min, sde.sigma_max)
+    p_n = float(technique2_probability(n_steps, n_dim, sde.sigma_min, sde.sigma_max))
+    logger.info("%s, %s lens: %d steps (Technique-2 p(N) = %.3f at n = %d), %d samples x %d systems",
+                solver, lens, n_steps, p_n, n_dim, settings.n_samples, len(mocks.observations))
+    samples, wall = sample_sources(
+        model, score_simulator(mocks, device=device), np.asarray(lens_parameters), np.asarray(source_parameters),
+        mocks.observations, mocks.noise_sigma, solver, n_steps, settings.n_samples, settings.max_batch,
+        seed, device=device, **settings.options(solver))
+    return SdePosteriorSet(
+        samples=samples, lens_parameters=np.asarray(lens_parameters, np.float64),
+        source_parameters=np.asarray(source_parameters, np.float64), wall_time=wall,
+        attrs={"solver": solver, "n_steps": n_steps, "score_evaluations": score_evaluations(solver, n_steps),
+               "lens": lens, "technique2_probability": p_n, "n_dim": n_dim,
+               "sigma_min": sde.sigma_min, "sigma_max": sde.sigma_max,
+               "solver_options": settings.options(solver),
+               "lens_parameter_names": list(LENS_PARAMETER_NAMES),
+               "source_parameter_names": list(SOURCE_PARAMETER_NAMES)})

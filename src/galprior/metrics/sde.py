@@ -1,0 +1,193 @@
+"""Metrics of the score prior and of the SDE posteriors (Adam et al. 2022 sec. 3, Figs. 1-3).
+
+* :func:`reduced_chi2` -- chi^2_nu of a sample's lens-plane residual, nu = the number of
+  pixels (the samples are draws, not fits: no parameters are subtracted). Also over the
+  pixels that see the source grid (A 1 > 0; app. A footnote 3: the other pixels carry no
+  information on x), which is the stricter number.
+* :func:`magnification_map` -- magnification of each source pixel from the operator:
+  (A^T 1)_j is the image area (in image pixels) that source pixel j maps to, so
+  mu_j = (A^T 1)_j x image-pixel area / source-pixel area.
+* :func:`std_against_magnification` -- posterior std per magnification bin and the
+  Spearman correlation (the paper: lower std where the magnification is high).
+* :func:`image_moments` / :func:`moment_comparison` -- flux, size and ellipticity from
+  unweighted second moments, for the prior samples against training galaxies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import ks_2samp, spearmanr
+
+__all__ = ["reduced_chi2", "magnification_map", "std_against_magnification", "image_moments",
+           "moment_comparison", "posterior_summary"]
+
+
+def reduced_chi2(observation: np.ndarray, model_images: np.ndarray, noise_sigma: float,
+                 mask: np.ndarray | None = None) -> np.ndarray:
+    """chi^2 / nu of each model image (N, H, W) against one observation (H, W).
+
+    nu = number of pixels (of ``mask`` when given).
+    """
+    r2 = ((np.asarray(observation)[None] - np.asarray(model_images)) / noise_sigma) ** 2
+    if mask is not None:
+        return r2[:, mask].sum(-1) / mask.sum()
+    return r2.reshape(len(r2), -1).mean(-1)
+
+
+def magnification_map(operator, image_pixel_scale: float, source_scale: np.ndarray) -> np.ndarray:
+    """mu of every source pixel (B, M, M): (A^T 1) x image-pixel area / source-pixel area."""
+    size = operator.source_shape[-1]
+    ones = torch.ones_like(operator.forward(torch.zeros((operator.batch_size, *operator.source_shape),
+                                                        dtype=operator.beta_x.dtype)))
+    with torch.no_grad():
+        weight = operator.adjoint(ones).cpu().numpy()
+    source_pixel = (np.asarray(source_scale) / size) ** 2
+    return weight * image_pixel_scale**2 / source_pixel[:, None, None]
+
+
+def std_against_magnification(std: np.ndarray, magnification: np.ndarray, n_bins: int = 6) -> tuple[pd.DataFrame, float]:
+    """Median posterior std in bins of log magnification (pixels with mu > 0.05) and the
+    Spearman rank correlation of std with mu (negative: better constrained where magnified)."""
+    keep = magnification > 0.05
+    mu, sd = magnification[keep], std[keep]
+    if len(mu) < 3:
+        return pd.DataFrame(columns=["mu_low", "mu_high", "n_pixels", "median_std"]), float("nan")
+    edges = np.quantile(mu, np.linspace(0, 1, n_bins + 1))
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (mu >= lo) & (mu <= hi)
+        rows.append({"mu_low": lo, "mu_high": hi, "n_pixels": int(sel.sum()),
+                     "median_std": float(np.median(sd[sel])) if sel.any() else float("nan")})
+    return pd.DataFrame(rows), float(spearmanr(mu, sd).statistic)
+
+
+def image_moments(images: np.ndarray) -> pd.DataFrame:
+    """Flux, size sqrt(Qxx + Qyy) (pixels) and ellipticity |e| of each image (N, M, M),
+    from unweighted moments of the positive part, e = (Qxx - Qyy, 2 Qxy) / (Qxx + Qyy)."""
+    img = np.clip(np.asarray(images, np.float64), 0, None)
+    n, h, w = img.shape
+    yy, xx = np.mgrid[:h, :w]
+    flux = img.sum((1, 2))
+    safe = np.where(flux > 0, flux, 1.0)
+    cx = (img * xx).sum((1, 2)) / safe
+    cy = (img * yy).sum((1, 2)) / safe
+    dx = xx[None] - cx[:, None, None]
+    dy = yy[None] - cy[:, None, None]
+    qxx = (img * dx**2).sum((1, 2)) / safe
+    qyy = (img * dy**2).sum((1, 2)) / safe
+    qxy = (img * dx * dy).sum((1, 2)) / safe
+    trace = np.where(qxx + qyy > 0, qxx + qyy, 1.0)
+    e = np.hypot(qxx - qyy, 2 * qxy) / trace
+    return pd.DataFrame({"flux": flux, "size": np.sqrt(qxx + qyy), "ellipticity": e})
+
+
+def moment_comparison(samples: np.ndarray, training: np.ndarray) -> pd.DataFrame:
+    """Quartiles of flux, size and ellipticity of prior samples and training galaxies, and the
+    two-sample Kolmogorov-Smirnov statistic and p-value of each quantity."""
+    a, b = image_moments(samples), image_moments(training)
+    rows = []
+    for q in a.columns:
+        ks = ks_2samp(a[q], b[q])
+        rows.append({"quantity": q,
+                     **{f"samples_q{p}": float(np.percentile(a[q], p)) for p in (25, 50, 75)},
+                     **{f"training_q{p}": float(np.percentile(b[q], p)) for p in (25, 50, 75)},
+                     "ks_statistic": float(ks.statistic), "ks_pvalue": float(ks.pvalue)})
+    return pd.DataFrame(rows)
+
+
+def posterior_summary(samples: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean, std and residual SNR (mean - truth) / std of samples (N, M, M) of one system."""
+    mean, std = samples.mean(0), samples.std(0, ddof=1) if len(samples) > 1 else np.zeros(samples.shape[1:])
+    snr = (mean - truth) / np.where(std > 0, std, np.inf)
+    return {"mean": mean, "std": std, "residual_snr": snr}
+
+
+def evaluate_sde_runs(mocks, runs: dict, n_model_images: int = 2, reference: str | None = None):
+    """Summaries of every posterior run (name -> ``SdePosteriorSet``) on the mocks.
+
+    Returns the ``SdeEvaluationSet``, the summary table (one row per system and run) and
+    the std-against-magnification table. ``reference`` names the run the others' posterior
+    means are compared with (default: the first); ``mean_shift`` is the RMS difference of
+    the two posterior means over the RMS posterior std of the reference.
+    """
+    from galprior.inference.sde.posterior import score_simulator, truth_sources
+    from galprior.lensing.operator import LensingOperator
+    from galprior.store import SdeEvaluationSet
+
+    names = list(runs)
+    reference = reference or names[0]
+    first = runs[names[0]]
+    size = first.samples.shape[-1]
+    truth = truth_sources(mocks, size)
+    sim = score_simulator(mocks, dtype=torch.float64)
+    n_sys, n_runs = len(mocks.observations), len(names)
+    h, w = mocks.observations.shape[-2:]
+    shape = (n_sys, n_runs)
+    out = {k: np.zeros(shape + (size, size), np.float32) for k in
+           ("posterior_mean", "posterior_std", "residual_snr_source", "magnification")}
+    snr_lens = np.zeros(shape + (h, w), np.float32)
+    n_model = min(n_model_images, first.samples.shape[1])
+    model_images = np.zeros(shape + (n_model, h, w), np.float32)
+    chi2 = np.zeros(shape + (first.samples.shape[1],))
+    rows, mag_rows = [], []
+    for r, name in enumerate(names):
+        run = runs[name]
+        op = LensingOperator(sim, torch.as_tensor(run.lens_parameters), torch.as_tensor(run.source_parameters),
+                             (size, size), validate=False)
+        # the magnification of the true lens for the known-lens runs, of the MAP lens otherwise
+        mag = magnification_map(op, float(mocks.attrs["pixel_scale"]), run.source_parameters[:, 1])
+        for s in range(n_sys):
+            op_s = LensingOperator(sim, torch.as_tensor(run.lens_parameters[[s]]),
+                                   torch.as_tensor(run.source_parameters[[s]]), (size, size), validate=False)
+            x = torch.as_tensor(run.samples[s], dtype=torch.float64)
+            with torch.no_grad():
+                ax = LensingOperator(sim, torch.as_tensor(run.lens_parameters[[s] * len(x)]),
+                                     torch.as_tensor(run.source_parameters[[s] * len(x)]), (size, size),
+                                     validate=False).forward(x).numpy()
+                mask = op_s.forward(torch.ones(1, size, size, dtype=torch.float64)).numpy()[0] > 0
+            summary = posterior_summary(run.samples[s], truth[s])
+            sigma = float(mocks.noise_sigma[s])
+            with torch.no_grad():
+                mean_image = op_s.forward(torch.as_tensor(summary["mean"][None], dtype=torch.float64)).numpy()[0]
+            chi2[s, r] = reduced_chi2(mocks.observations[s], ax, sigma)
+            masked = reduced_chi2(mocks.observations[s], ax, sigma, mask)
+            out["posterior_mean"][s, r], out["posterior_std"][s, r] = summary["mean"], summary["std"]
+            out["residual_snr_source"][s, r] = summary["residual_snr"]
+            out["magnification"][s, r] = mag[s]
+            snr_lens[s, r] = (mocks.observations[s] - mean_image) / sigma
+            model_images[s, r] = ax[:n_model]
+            table, rho = std_against_magnification(summary["std"], mag[s])
+            mag_rows.append(table.assign(system=s, run=name, spearman=rho))
+            rows.append({
+                "system": s, "run": name, "solver": run.attrs["solver"], "lens": run.attrs["lens"],
+                "n_steps": run.attrs["n_steps"], "score_evaluations": run.attrs["score_evaluations"],
+                "technique2_probability": run.attrs["technique2_probability"],
+                "n_samples": run.samples.shape[1],
+                "chi2_nu_median": float(np.median(chi2[s, r])),
+                "chi2_nu_16": float(np.percentile(chi2[s, r], 16)),
+                "chi2_nu_84": float(np.percentile(chi2[s, r], 84)),
+                "chi2_nu_source_pixels_median": float(np.median(masked)),
+                "chi2_nu_posterior_mean": float(np.mean(snr_lens[s, r] ** 2)),
+                "source_rmse": float(np.sqrt(np.mean((summary["mean"] - truth[s]) ** 2))),
+                "std_magnification_spearman": rho,
+                "einstein_radius_error": float(run.lens_parameters[s, 0] / mocks.lens_parameters[s, 0] - 1),
+                "wall_time_s": float(run.wall_time[s]),
+            })
+    summary_table = pd.DataFrame(rows)
+    ref = names.index(reference)
+    shift = []
+    for row in rows:
+        s, r = row["system"], names.index(row["run"])
+        d = out["posterior_mean"][s, r] - out["posterior_mean"][s, ref]
+        shift.append(float(np.sqrt(np.mean(d**2)) / np.sqrt(np.mean(out["posterior_std"][s, ref] ** 2))))
+    summary_table["mean_shift_vs_" + reference] = shift
+    evaluation = SdeEvaluationSet(
+        truth=truth.astype(np.float32), residual_snr_lens=snr_lens, model_images=model_images,
+        chi2_nu=chi2, observations=mocks.observations.astype(np.float32), **out,
+        attrs={"runs": names, "reference": reference,
+               "solvers": [runs[n].attrs["solver"] for n in names],
+               "lens_modes": [runs[n].attrs["lens"] for n in names],
+               "n_steps": [int(runs[n].attrs["n_steps"]) for n in names]})
+    return evaluation, summary_table, pd.concat(mag_rows, ignore_index=True)

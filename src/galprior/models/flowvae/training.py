@@ -1,0 +1,303 @@
+"""Training the Flow-VAE (Lanusse et al. 2021 sec. 4.2): the VAE, then the latent flow.
+
+Pieces (the loop, its checkpoints and its logging are the shared
+:func:`galprior.models.training.train`):
+
+- :class:`GalaxyTensors` / :func:`galaxy_tensors`: the stamps cropped to the model's
+  side, the PSFs and the noise power spectra of the crops.
+- :func:`sqrt_decay`: the square-root learning-rate decay of Table 1 and sec. 4.2.2,
+  ``lr = base * sqrt(decay_start / max(step, decay_start))``.
+- :func:`aid_strength`: the linear annealing of the two training aids (transverse
+  connections, bottleneck penalty) from their initial value to 0 at
+  ``anneal_fraction`` of the run (the paper: "slowly decreased during training", no
+  schedule given).
+- :func:`make_optimizer`: Adafactor (the paper; PyTorch's ``torch.optim.Adafactor``,
+  whose step is relative to each parameter's RMS) or Adam.
+- :func:`vae_epoch` / :func:`fit_flow_vae`: one epoch of the VAE loss, the whole run.
+- :func:`encode_means` / :func:`fit_latent_flow`: the aggregate posterior of the training
+  set (posterior means of the frozen encoder, as the paper's "reuse the encoder with
+  fixed weights to generate samples") and the maximum-likelihood fit of the flow.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from galprior.models.flowvae import likelihood as lk
+from galprior.models.flowvae.flow import LatentFlow
+from galprior.models.flowvae.network import FlowVAE
+from galprior.models.training import EarlyStopping, TrainingRun, train
+
+logger = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adafactor", "adam")
+VAE_HISTORY_COLUMNS = ("epoch", "train_loss", "train_log_likelihood", "train_kl",
+                       "val_loss", "val_log_likelihood", "val_kl", "skip_fraction",
+                       "bottleneck_weight", "learning_rate")
+FLOW_HISTORY_COLUMNS = ("epoch", "train_log_prob", "val_log_prob", "learning_rate")
+
+
+# -- data ------------------------------------------------------------------------------
+
+@dataclass
+class GalaxyTensors:
+    """Stamps, PSFs and noise power spectra of a galaxy set, as float32 tensors.
+
+    Attributes:
+        images: ``(N, S, S)`` observed stamps (central crop). Unit: e-/s per pixel.
+        psf: ``(N, P, P)`` PSF images, sum 1.
+        noise_power: ``(N, S, S)`` noise power spectra of the crops.
+        conditions: ``(N, 3)`` mag, half-light radius (arcsec), redshift.
+    """
+
+    images: Tensor
+    psf: Tensor
+    noise_power: Tensor
+    conditions: Tensor
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batch(self, index: Tensor, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        return (self.images[index].to(device), self.psf[index].to(device),
+                self.noise_power[index].to(device))
+
+
+def galaxy_tensors(images: np.ndarray, psf: np.ndarray, noise_power: np.ndarray,
+                   conditions: np.ndarray, image_size: int) -> GalaxyTensors:
+    """Crop ``(N, H, W)`` stamps and their noise power spectra to ``image_size``."""
+    if images.shape[-1] < image_size:
+        raise ValueError(f"flowvae: stamps of side {images.shape[-1]} are smaller than "
+                         f"image_size {image_size}")
+    images_t = lk.pad_or_crop(torch.as_tensor(np.asarray(images, np.float32)), image_size)
+    power = lk.crop_noise_power(torch.as_tensor(np.asarray(noise_power, np.float64)),
+                                image_size)
+    return GalaxyTensors(images_t.contiguous(), torch.as_tensor(np.asarray(psf, np.float32)),
+                         power.float(), torch.as_tensor(np.asarray(conditions, np.float32)))
+
+
+# -- schedules and optimizer -------------------------------------------------------------
+
+def sqrt_decay(step: int, base: float, decay_start: int) -> float:
+    """``base * sqrt(decay_start / max(step, decay_start))``: flat, then 1/sqrt(step)."""
+    return base * math.sqrt(decay_start / max(step, decay_start, 1))
+
+
+def aid_strength(step: int, total_steps: int, initial: float, anneal_fraction: float) -> float:
+    """``initial`` decreasing linearly to 0 at ``anneal_fraction * total_steps``."""
+    end = anneal_fraction * total_steps
+    if end <= 0:
+        return 0.0
+    return initial * max(0.0, 1.0 - step / end)
+
+
+def make_optimizer(name: str, parameters, learning_rate: float) -> torch.optim.Optimizer:
+    """Adafactor (Table 1) or Adam, at ``learning_rate`` (the decay is set per step)."""
+    if name == "adafactor":
+        return torch.optim.Adafactor(parameters, lr=learning_rate)
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=learning_rate)
+    raise ValueError(f"flowvae: optimizer {name!r} is not one of {OPTIMIZERS}")
+
+
+def set_learning_rate(optimizer: torch.optim.Optimizer, value: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = value
+
+
+# -- the VAE -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VAETrainingSettings:
+    """Settings of one VAE run (config block ``lanusse.vae.training``; no defaults here).
+
+    Attributes:
+        epochs: passes over the training set.
+        batch_size: galaxies per step (Table 1: 64).
+        learning_rate: base learning rate (Table 1: 0.001).
+        decay_start: steps before the square-root decay starts.
+        optimizer: "adafactor" (Table 1) or "adam".
+        transverse_fraction: initial fraction of transverse connections.
+        bottleneck_penalty: initial weight of the bottleneck l2 penalty.
+        anneal_fraction: fraction of the run after which both aids are off.
+        patience: early-stopping patience on the validation loss (epochs).
+    """
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    decay_start: int
+    optimizer: str
+    transverse_fraction: float
+    bottleneck_penalty: float
+    anneal_fraction: float
+    patience: int
+
+
+@torch.no_grad()
+def evaluate_vae(model: FlowVAE, data: GalaxyTensors, batch_size: int,
+                 device: torch.device, seed: int = 0) -> dict[str, float]:
+    """Mean loss, log-likelihood and KL per galaxy, without training aids, fixed noise."""
+    model.eval()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    sums = {"loss": 0.0, "log_likelihood": 0.0, "kl": 0.0}
+    for start in range(0, len(data), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(data)))
+        terms = model.loss(*data.batch(index, device), generator=generator)
+        for key in sums:
+            sums[key] += terms[key].sum().item()
+    return {key: value / len(data) for key, value in sums.items()}
+
+
+def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTensors,
+              settings: VAETrainingSettings, device: torch.device) -> dict[str, float]:
+    """One pass over the shuffled training set, then the validation scores."""
+    model = run.model
+    model.train()
+    n_batches = math.ceil(len(train_data) / settings.batch_size)
+    total_steps = settings.epochs * n_batches
+    order = torch.randperm(len(train_data), generator=run.generator)
+    sums = {"loss": 0.0, "log_likelihood": 0.0, "kl": 0.0}
+    for b in tqdm(range(n_batches), desc=f"epoch {run.epoch} batches", leave=False,
+                  mininterval=10):
+        step = (run.epoch - 1) * n_batches + b
+        lr = sqrt_decay(step, settings.learning_rate, settings.decay_start)
+        set_learning_rate(run.optimizer, lr)
+        skip = aid_strength(step, total_steps, settings.transverse_fraction,
+                            settings.anneal_fraction)
+        penalty = aid_strength(step, total_steps, settings.bottleneck_penalty,
+                               settings.anneal_fraction)
+        index = order[b * settings.batch_size:(b + 1) * settings.batch_size]
+        terms = model.loss(*train_data.batch(index, device), skip_fraction=skip,
+                           bottleneck_weight=penalty)
+        run.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].mean().backward()
+        run.optimizer.step()
+        for key in sums:
+            sums[key] += terms[key].detach().sum().item()
+    val = evaluate_vae(model, val_data, settings.batch_size, device)
+    record = {f"train_{k}": v / len(train_data) for k, v in sums.items()}
+    record.update({f"val_{k}": v for k, v in val.items()})
+    record.update(skip_fraction=skip, bottleneck_weight=penalty, learning_rate=lr,
+                  score=-val["loss"])
+    return record
+
+
+def fit_flow_vae(model: FlowVAE, train_data: GalaxyTensors, val_data: GalaxyTensors,
+                 settings: VAETrainingSettings, *, checkpoint_dir: str | os.PathLike,
+                 device: torch.device, seed: int, progress: bool = True) -> list[dict]:
+    """Train the VAE with resumable checkpoints; returns the history (one row per epoch).
+
+    The best weights (lowest validation loss, without training aids) are restored at the end.
+    """
+    model.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.learning_rate)
+    run = TrainingRun(model=model, optimizer=optimizer,
+                      stopper=EarlyStopping(patience=settings.patience, min_delta=0.0),
+                      generator=generator,
+                      settings={**settings.__dict__, "seed": seed,
+                                "hyperparameters": model.hyperparameters})
+    history = train(run, lambda r: vae_epoch(r, train_data, val_data, settings, device),
+                    epochs=settings.epochs, checkpoint_dir=checkpoint_dir, monitor="score",
+                    progress=progress, desc="flowvae epochs")
+    return [{k: v for k, v in row.items() if k != "score"} for row in history]
+
+
+# -- the latent flow ---------------------------------------------------------------------
+
+@torch.no_grad()
+def encode_means(model: FlowVAE, data: GalaxyTensors, batch_size: int,
+                 device: torch.device, progress: bool = False) -> Tensor:
+    """Posterior means ``(N, latent_dim)`` of the frozen encoder: the aggregate posterior."""
+    model.eval().to(device)
+    out = []
+    for start in tqdm(range(0, len(data), batch_size), desc="encoding", disable=not progress):
+        index = torch.arange(start, min(start + batch_size, len(data)))
+        images, psf, _ = data.batch(index, device)
+        out.append(model.encode(images, psf)[0].cpu())
+    return torch.cat(out)
+
+
+@dataclass(frozen=True)
+class FlowTrainingSettings:
+    """Settings of the latent-flow fit (config block ``lanusse.flow.training``).
+
+    Attributes:
+        epochs: passes over the encoded training set.
+        batch_size: latents per step.
+        learning_rate: base learning rate of Adam (paper: 0.001).
+        decay_start: steps before the square-root decay starts.
+        patience: early-stopping patience on the validation log-likelihood (epochs).
+    """
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    decay_start: int
+    patience: int
+
+
+def flow_epoch(run: TrainingRun, train_z: Tensor, train_y: Tensor, val_z: Tensor,
+               val_y: Tensor, settings: FlowTrainingSettings,
+               device: torch.device) -> dict[str, float]:
+    """One pass of maximum likelihood (eq. 12) over the latents, then validation."""
+    flow = run.model
+    flow.train()
+    n_batches = math.ceil(len(train_z) / settings.batch_size)
+    order = torch.randperm(len(train_z), generator=run.generator)
+    total = 0.0
+    for b in range(n_batches):
+        step = (run.epoch - 1) * n_batches + b
+        lr = sqrt_decay(step, settings.learning_rate, settings.decay_start)
+        set_learning_rate(run.optimizer, lr)
+        index = order[b * settings.batch_size:(b + 1) * settings.batch_size]
+        log_prob = flow.log_prob(train_z[index].to(device), train_y[index].to(device))
+        run.optimizer.zero_grad(set_to_none=True)
+        (-log_prob.mean()).backward()
+        run.optimizer.step()
+        total += log_prob.detach().sum().item()
+    flow.eval()
+    with torch.no_grad():
+        val = flow.log_prob(val_z.to(device), val_y.to(device)).mean().item()
+    return {"train_log_prob": total / len(train_z), "val_log_prob": val,
+            "learning_rate": lr}
+
+
+def fit_latent_flow(flow: LatentFlow, train_z: Tensor, train_y: Tensor, val_z: Tensor,
+                    val_y: Tensor, settings: FlowTrainingSettings, *,
+                    checkpoint_dir: str | os.PathLike, device: torch.device, seed: int,
+                    progress: bool = True) -> list[dict]:
+    """Fit the conditional MAF to ``(z, y)`` pairs (Adam, square-root decay); history."""
+    flow.set_standardisation(train_z, train_y)
+    flow.to(device)
+    torch.manual_seed(seed)
+    run = TrainingRun(model=flow,
+                      optimizer=torch.optim.Adam(flow.parameters(), lr=settings.learning_rate),
+                      stopper=EarlyStopping(patience=settings.patience, min_delta=0.0),
+                      generator=torch.Generator().manual_seed(seed),
+                      settings={**settings.__dict__, "seed": seed,
+                                "hyperparameters": flow.hyperparameters})
+    return train(run, lambda r: flow_epoch(r, train_z, train_y, val_z, val_y, settings,
+                                           device),
+                 epochs=settings.epochs, checkpoint_dir=checkpoint_dir,
+                 monitor="val_log_prob", progress=progress, desc="latent flow epochs")
+
+
+def as_settings(cls: type, options: dict[str, Any]):
+    """Build a settings dataclass from a config block, naming missing or unknown keys."""
+    names = set(cls.__dataclass_fields__)
+    missing, unknown = sorted(names - set(options)), sorted(set(options) - names)
+    if missing or unknown:
+        raise ValueError(f"{cls.__name__}: missing keys {missing}, unknown keys {unknown}")
+    return cls(**options)

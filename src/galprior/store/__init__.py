@@ -1,0 +1,30 @@
+"""The store layer: every intermediate of the workflow as a Zarr store with a declared layout.
+
+Torch-free. ``base`` holds the machinery (checks, atomic writes, provenance), one module
+per system holds its layouts, ``atomic`` the one atomic-write helper used for every file
+the workflow writes, ``docs`` the documentation generated from the declarations.
+"""
+
+from .adam import OodSampleSet, ScoreLensSet, ScorePriorSampleSet, SdeEvaluationSet, SdePosteriorSet
+from .atomic import atomic_json_save, atomic_write
+from .base import ArraySpec, Store, StoreError
+from .chianese import MapResultSet, MockLensSet, PosteriorSampleSet, ReconstructionSet
+from .galaxies import GalaxySet
+from .lanusse import LatentSampleSet, MorphologySampleSet
+from .nguyen import BlendSet, DeblendEvaluation, DesCutoutSet
+
+# Every layout by its name (the ``layout`` attribute of a store).
+LAYOUTS: dict[str, type[Store]] = {cls.LAYOUT: cls for cls in (
+    GalaxySet, MockLensSet, ReconstructionSet, MapResultSet, PosteriorSampleSet, ScoreLensSet,
+    ScorePriorSampleSet, SdePosteriorSet, SdeEvaluationSet, OodSampleSet,
+    BlendSet, DeblendEvaluation, DesCutoutSet,
+    LatentSampleSet, MorphologySampleSet,
+)}
+
+__all__ = [
+    "ArraySpec", "Store", "StoreError", "LAYOUTS", "atomic_write", "atomic_json_save",
+    "GalaxySet", "MockLensSet", "ReconstructionSet", "MapResultSet", "PosteriorSampleSet",
+    "ScoreLensSet", "ScorePriorSampleSet", "SdePosteriorSet", "SdeEvaluationSet", "OodSampleSet",
+    "BlendSet", "DeblendEvaluation", "DesCutoutSet",
+    "LatentSampleSet", "MorphologySampleSet",
+]

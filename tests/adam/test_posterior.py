@@ -1,0 +1,90 @@
+"""Posterior sampling of mocks, evaluation metrics, the OOD experiment, on tiny inputs."""
+
+import numpy as np
+import pytest
+import torch
+
+from galprior.inference.sde.ood import glyph_source, ood_experiment
+from galprior.inference.sde.posterior import SdeSettings, sample_mocks, score_simulator
+from galprior.lensing.operator import LensingOperator
+from galprior.lensing.simulator import LensSimulator
+from galprior.metrics.sde import (evaluate_sde_runs, image_moments, magnification_map, moment_comparison,
+                                  reduced_chi2)
+from galprior.models.score.network import ScoreUNet
+from galprior.store import OodSampleSet, SdeEvaluationSet, SdePosteriorSet
+
+
+def _settings(**overrides):
+    values = dict(n_samples=3, probability=0.99, solvers=["euler_maruyama", "heun"],
+                  steps={"euler_maruyama": 6, "predictor_corrector": 3, "heun": 3}, map_lens_solver="heun",
+                  heun={"rho": 7.0, "churn": 0.0}, predictor_corrector={"snr": 0.16}, max_batch=4)
+    values.update(overrides)
+    return SdeSettings(**values)
+
+
+@pytest.fixture
+def model16(tiny_architecture):
+    torch.manual_seed(0)
+    return ScoreUNet(image_size=16, sigma_min=1e-2, sigma_max=5.0, **tiny_architecture)
+
+
+def test_posterior_store_of_every_solver(model16, tiny_mocks, tmp_path):
+    runs = {}
+    for solver in ("euler_maruyama", "predictor_corrector", "heun"):
+        run = sample_mocks(model16, tiny_mocks, _settings(), solver, seed=0)
+        assert run.samples.shape == (2, 3, 16, 16)
+        assert run.attrs["score_evaluations"] == {"euler_maruyama": 6, "predictor_corrector": 6, "heun": 5}[solver]
+        run.save(tmp_path / f"{solver}.zarr")
+        runs[solver] = SdePosteriorSet.load(tmp_path / f"{solver}.zarr")
+    evaluation, summary, std_mag = evaluate_sde_runs(tiny_mocks, runs, n_model_images=2)
+    evaluation.save(tmp_path / "evaluation.zarr")
+    assert SdeEvaluationSet.load(tmp_path / "evaluation.zarr").chi2_nu.shape == (2, 3, 3)
+    assert len(summary) == 6 and set(summary["solver"]) == set(runs)
+    assert (summary["mean_shift_vs_euler_maruyama"][summary["solver"] == "euler_maruyama"] == 0).all()
+    assert {"chi2_nu_median", "wall_time_s", "n_steps", "n_samples", "system"} <= set(summary.columns)
+
+
+def test_technique2_sets_euler_maruyama_steps(model16, tiny_mocks):
+    settings = _settings(steps={"euler_maruyama": None, "predictor_corrector": 3, "heun": 3})
+    n = settings.n_steps("euler_maruyama", 16 * 16, 1e-2, 5.0)
+    assert n > 10
+    with pytest.raises(ValueError, match="unknown solvers"):
+        _settings(solvers=["rk45"])
+
+
+def test_magnification_of_a_negligible_lens_is_one():
+    sim = LensSimulator(64, 0.05, psf_sigma=None, pool_factor=2)
+    lens = torch.tensor([[1e-6, 2.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]], dtype=torch.float32)
+    source = torch.tensor([[1.0, 1.6, 0.0, 0.0]], dtype=torch.float32)
+    op = LensingOperator(sim, lens, source, (16, 16))
+    mu = magnification_map(op, 0.1, np.array([1.6]))
+    np.testing.assert_allclose(mu[0, 2:-2, 2:-2], 1.0, atol=0.02)
+
+
+def test_moments_of_an_elliptical_gaussian():
+    yy, xx = np.mgrid[:64, :64] - 31.5
+    sx, sy = 6.0, 3.0
+    image = np.exp(-xx**2 / (2 * sx**2) - yy**2 / (2 * sy**2))[None]
+    m = image_moments(image).iloc[0]
+    assert m["size"] == pytest.approx(np.sqrt(sx**2 + sy**2), rel=1e-3)
+    assert m["ellipticity"] == pytest.approx((sx**2 - sy**2) / (sx**2 + sy**2), rel=1e-3)
+    assert m["flux"] == pytest.approx(2 * np.pi * sx * sy, rel=1e-3)
+    table = moment_comparison(np.repeat(image, 5, 0), np.repeat(image, 5, 0))
+    assert (table["ks_statistic"] == 0).all()
+
+
+def test_reduced_chi2_of_the_truth_is_one_on_average():
+    rng = np.random.default_rng(0)
+    truth = rng.random((32, 32))
+    obs = truth + 0.1 * rng.normal(size=truth.shape)
+    assert reduced_chi2(obs, truth[None], 0.1)[0] == pytest.approx(1.0, abs=0.1)
+
+
+def test_ood_glyph_and_experiment(model16, tiny_mocks, tmp_path):
+    glyph = glyph_source("A", 16)
+    assert glyph.shape == (16, 16) and glyph.max() == pytest.approx(1.0)
+    assert glyph[:, :3].max() < 0.2 and glyph.mean() > 0.05  # a centred character
+    result = ood_experiment(model16, tiny_mocks, 0, "A", [0.01, 1.0], _settings(), "heun", 2, seed=0)
+    result.save(tmp_path / "ood.zarr")
+    loaded = OodSampleSet.load(tmp_path / "ood.zarr")
+    assert loaded.samples.shape == (2, 2, 16, 16) and loaded.chi2_nu.shape == (2, 2)

@@ -1,0 +1,177 @@
+"""VE SDE, Technique 2, DSM loss, convolved likelihood and the solvers against closed forms."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.distance import pdist
+
+from galprior.inference.sde.likelihood import convolved_likelihood_score, convolved_log_likelihood
+from galprior.inference.sde.solvers import karras_sigmas, score_evaluations, solve
+from galprior.lensing.operator import LensingOperator
+from galprior.models.score.loss import dsm_loss
+from galprior.models.score.sde import (VESDE, largest_pairwise_distance, technique2_probability,
+                                       technique2_steps)
+
+
+def test_technique2_reproduces_the_papers_numbers():
+    # app. B: n = 256^2, sigma_max = 263.4, sigma_min = 1e-4: p(2000) = 0.64, p(8000) = 0.99
+    p = technique2_probability([2000, 8000], 256**2, 1e-4, 263.4)
+    assert p[0] == pytest.approx(0.64, abs=0.01)
+    assert p[1] == pytest.approx(0.99, abs=0.005)
+    n = technique2_steps(256**2, 1e-4, 263.4, 0.99)
+    assert 7000 < n <= 8000
+    assert technique2_probability(n, 256**2, 1e-4, 263.4) >= 0.99 > technique2_probability(n - 1, 256**2, 1e-4, 263.4)
+
+
+def test_ve_sde_diffusion_is_the_derivative_of_the_variance():
+    sde = VESDE(1e-3, 50.0)
+    t = torch.linspace(0.05, 0.95, 7, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad((sde.sigma(t) ** 2).sum(), t)
+    torch.testing.assert_close(sde.g2(t.detach()), grad)
+    assert float(sde.sigma(torch.tensor(0.0))) == pytest.approx(1e-3)
+    assert float(sde.sigma(torch.tensor(1.0))) == pytest.approx(50.0)
+    torch.testing.assert_close(sde.t_of_sigma(sde.sigma(t.detach())), t.detach())
+
+
+def test_sigma_max_is_the_largest_pairwise_distance():
+    x = np.random.default_rng(1).normal(size=(37, 4, 4))
+    assert largest_pairwise_distance(x, chunk=5) == pytest.approx(pdist(x.reshape(37, -1)).max())
+
+
+class _LinearEps(torch.nn.Module):
+    """eps(x, t) = a x + b t: a stand-in network whose loss is known by hand."""
+
+    def __init__(self):
+        super().__init__()
+        self.sde = VESDE(0.1, 10.0)
+
+    def forward(self, x, t):
+        return 0.5 * x + 2.0 * t[:, None, None]
+
+
+def test_dsm_loss_matches_a_hand_computation():
+    x = torch.tensor([[[1.0, 2.0], [0.0, -1.0]], [[0.5, 0.5], [1.5, -2.0]]], dtype=torch.float64)
+    z = torch.tensor([[[0.1, -0.3], [1.2, 0.4]], [[-0.7, 0.2], [0.0, 0.9]]], dtype=torch.float64)
+    t = torch.tensor([0.25, 0.8], dtype=torch.float64)
+    loss = dsm_loss(_LinearEps(), x, t, z)
+    total = 0.0
+    for b in range(2):
+        sigma = 0.1 * 100.0 ** float(t[b])
+        for i in range(2):
+            for j in range(2):
+                xt = float(x[b, i, j]) + sigma * float(z[b, i, j])
+                total += (0.5 * xt + 2.0 * float(t[b]) + float(z[b, i, j])) ** 2
+    assert float(loss) == pytest.approx(total / 2, rel=1e-12)
+
+
+def test_convolved_likelihood_score_is_the_gradient_of_its_log_density(small_lens):
+    sim, lens, source = small_lens
+    sim = sim.double()
+    sim.theta_x, sim.theta_y = sim.theta_x.double(), sim.theta_y.double()
+    op = LensingOperator(sim, lens.double().repeat(3, 1), source.double().repeat(3, 1), (12, 12))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 12, 12, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(3, 16, 16, generator=gen, dtype=torch.float64)
+    sigma_t = torch.tensor([0.01, 0.3, 2.0], dtype=torch.float64)
+    (grad,) = torch.autograd.grad(convolved_log_likelihood(x, y, op.forward, 0.05, sigma_t).sum(), x)
+    torch.testing.assert_close(convolved_likelihood_score(x.detach(), y, op, 0.05, sigma_t), grad)
+    # the solvers call it under no_grad: the adjoint (a VJP) must still work there
+    with torch.no_grad():
+        torch.testing.assert_close(convolved_likelihood_score(x.detach(), y, op, 0.05, sigma_t), grad)
+
+
+class _Gaussian:
+    """y = A x + noise, x ~ N(mu0, diag v0): the posterior N(mean, C) in closed form."""
+
+    def __init__(self, d, m, prior_var, noise, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        q = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))[0]
+        self.A = q[:m]                      # orthonormal rows: A A^T = 1 (eq. 19 exact)
+        self.mu0 = torch.randn(d, generator=g, dtype=torch.float64) * 0.3
+        self.v0 = prior_var * (0.5 + torch.rand(d, generator=g, dtype=torch.float64))
+        self.noise = noise
+        # a truth well inside N(0, sigma_max^2), the start of the reverse SDE
+        x = self.mu0 + torch.randn(d, generator=g, dtype=torch.float64)
+        self.y = self.A @ x + noise * torch.randn(m, generator=g, dtype=torch.float64)
+        precision = torch.diag(1 / self.v0) + self.A.T @ self.A / noise**2
+        self.cov = torch.linalg.inv(precision)
+        self.mean = self.cov @ (self.mu0 / self.v0 + self.A.T @ self.y / noise**2)
+        self.lam, self.U = torch.linalg.eigh(self.cov)
+
+    def forward(self, x):
+        return x @ self.A.T
+
+    def adjoint(self, r):
+        return r @ self.A
+
+    def exact_score(self, sde):
+        """grad log p_t(x | y) with p_t(x | y) = N(mean, C + sigma(t)^2 1)."""
+        def score(x, t):
+            r = (x - self.mean) @ self.U
+            return -(r / (self.lam + sde.sigma(t)[:, None] ** 2)) @ self.U.T
+        return score
+
+    def convolved_score(self, sde):
+        """Prior score of p_t plus the convolved likelihood (eq. 19): the sampler of the paper."""
+        def score(x, t):
+            s = sde.sigma(t)
+            prior = -(x - self.mu0) / (self.v0 + s[:, None] ** 2)
+            return prior + convolved_likelihood_score(x, self.y.expand(len(x), -1), self, self.noise, s)
+        return score
+
+    def check(self, x):
+        n = len(x)
+        z = (x.mean(0) - self.mean) / self.cov.diag().sqrt() * n**0.5
+        assert z.abs().max() < 4.5, f"posterior mean off by {z.abs().max():.1f} Monte-Carlo errors"
+        cov = torch.cov(x.T)
+        # sd of a sample covariance entry: sqrt((C_ij^2 + C_ii C_jj) / n)
+        se = ((self.cov**2 + torch.outer(self.cov.diag(), self.cov.diag())) / n).sqrt()
+        assert ((cov - self.cov) / se).abs().max() < 4.5
+
+
+@pytest.mark.parametrize("solver, n_steps, options", [
+    ("euler_maruyama", 400, {}),
+    ("heun", 60, {"churn": 10.0}),
+])
+def test_solvers_sample_the_exact_gaussian_posterior(solver, n_steps, options):
+    sde = VESDE(1e-3, 20.0)
+    problem = _Gaussian(d=5, m=3, prior_var=1.0, noise=0.3)
+    x = solve(solver, problem.exact_score(sde), sde, (3000, 5), n_steps,
+              generator=torch.Generator().manual_seed(1), dtype=torch.float64, **options)
+    problem.check(x)
+
+
+def test_convolved_likelihood_sampler_matches_the_posterior_where_app_a_holds():
+    # app. A: the approximation holds for a prior broad against sigma(t) over the whole
+    # diffusion (Sigma_x0 >> sigma_max^2); there the sampler must recover the posterior.
+    sde = VESDE(1e-3, 20.0)
+    problem = _Gaussian(d=4, m=4, prior_var=1e4, noise=0.3, seed=3)
+    x = solve("euler_maruyama", problem.convolved_score(sde), sde, (3000, 4), 400,
+              generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    problem.check(x)
+
+
+def test_predictor_corrector_in_high_dimension():
+    # the corrector's step uses ||z|| / ||score||, a high-dimensional heuristic (images)
+    sde = VESDE(1e-2, 20.0)
+    d = 256
+    var = torch.linspace(0.05, 1.0, d, dtype=torch.float64)
+    mean = torch.linspace(-1, 1, d, dtype=torch.float64)
+
+    def score(x, t):
+        return -(x - mean) / (var + sde.sigma(t)[:, None] ** 2)
+
+    x = solve("predictor_corrector", score, sde, (400, d), 200, generator=torch.Generator().manual_seed(0),
+              dtype=torch.float64, snr=0.16)
+    assert ((x.mean(0) - mean) / (var / 400).sqrt()).abs().mean() < 1.2
+    assert float((x.var(0) / var).mean()) == pytest.approx(1.0, abs=0.08)
+
+
+def test_step_counting_and_grid():
+    assert score_evaluations("euler_maruyama", 100) == 100
+    assert score_evaluations("heun", 10) == 19
+    sigmas = karras_sigmas(VESDE(1e-3, 20.0), 10, 7.0)
+    assert sigmas[0] == pytest.approx(20.0) and sigmas[-2] == pytest.approx(1e-3) and sigmas[-1] == 0
+    assert all(a > b for a, b in zip(sigmas, sigmas[1:]))
+    with pytest.raises(ValueError, match="unknown SDE solver"):
+        solve("rk4", lambda x, t: x, VESDE(0.1, 1.0), (1, 1), 2)

@@ -1,0 +1,102 @@
+"""The physical part of the Flow-VAE: PSF convolution against GalSim, the Fourier-space
+likelihood against pixel-space computations, free bits and TV against hand computations."""
+
+import galsim
+import numpy as np
+import pytest
+import torch
+
+from galprior.data.preprocess import noise_power_spectrum
+from galprior.models.flowvae import likelihood as lk
+
+
+def _draw(profile, n, scale):
+    return profile.drawImage(nx=n, ny=n, scale=scale, method="no_pixel",
+                             use_true_center=False).array
+
+
+@pytest.mark.parametrize("psf_offset", [(0.0, 0.0), (0.06, -0.03)])
+def test_psf_convolution_matches_galsim(psf_offset):
+    scale, n, p = 0.03, 48, 25
+    galaxy = galsim.Gaussian(sigma=0.12, flux=3.0).shear(g1=0.3, g2=-0.1).shift(0.05, 0.02)
+    psf = galsim.Gaussian(sigma=0.07).shift(*psf_offset)  # an off-centre PSF tests orientation
+    psf_image = _draw(psf, p, scale)
+    ours = lk.convolve_psf(torch.tensor(_draw(galaxy, n, scale))[None],
+                           torch.tensor(psf_image / psf_image.sum())[None])[0].numpy()
+    accurate = galsim.GSParams(folding_threshold=1e-6, maxk_threshold=1e-7)
+    reference = _draw(galsim.Convolve(galaxy, psf, gsparams=accurate), n, scale)
+    # the stamp edge lacks the light of the galaxy's tail outside the stamp: compare inside
+    np.testing.assert_allclose(ours[6:-6, 6:-6], reference[6:-6, 6:-6],
+                               atol=1e-5 * reference.max())
+    assert ours.sum() == pytest.approx(reference.sum(), rel=1e-4)
+
+
+def test_fourier_likelihood_equals_pixel_likelihood_for_white_noise():
+    rng = np.random.default_rng(1)
+    residual = rng.normal(size=(3, 16, 16)) * 0.5
+    variance = np.array([0.2, 1.0, 3.0])
+    power = np.stack([noise_power_spectrum(v, None, (16, 16)) for v in variance])
+    fourier = lk.fourier_log_likelihood(torch.tensor(residual), torch.tensor(power)).numpy()
+    pixel = -0.5 * (residual**2).sum(axis=(1, 2)) / variance  # eq. 4 by hand
+    np.testing.assert_allclose(fourier, pixel, rtol=1e-10)
+    np.testing.assert_allclose(
+        lk.pixel_log_likelihood(torch.tensor(residual), torch.tensor(variance)).numpy(), pixel)
+
+
+def test_fourier_likelihood_equals_dense_covariance_for_correlated_noise():
+    """Eq. 5 with the stored power spectrum = -1/2 r^T C^-1 r with C the circulant covariance."""
+    n, variance = 8, 0.7
+    corr = np.array([[0.02, 0.05, 0.02], [0.15, 1.0, 0.15], [0.02, 0.05, 0.02]])
+    cov = np.zeros((n * n, n * n))
+    for i in range(n * n):
+        yi, xi = divmod(i, n)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                j = ((yi + dy) % n) * n + (xi + dx) % n
+                cov[i, j] += variance * corr[dy + 1, dx + 1]
+    residual = np.random.default_rng(2).normal(size=(n, n))
+    dense = -0.5 * residual.ravel() @ np.linalg.solve(cov, residual.ravel())
+    power = noise_power_spectrum(variance, corr, (n, n))
+    fourier = lk.fourier_log_likelihood(torch.tensor(residual)[None], torch.tensor(power)[None])
+    assert fourier.item() == pytest.approx(dense, rel=1e-9)
+
+
+def test_sampled_noise_has_the_requested_power_spectrum():
+    corr = np.array([[0.0, 0.2, 0.0], [0.3, 1.0, 0.3], [0.0, 0.2, 0.0]])
+    power = torch.tensor(noise_power_spectrum(2.0, corr, (16, 16)))
+    noise = lk.sample_noise(power.expand(4000, 16, 16).clone(), torch.Generator().manual_seed(0))
+    empirical = torch.fft.fft2(noise).abs().pow(2).mean(0)
+    assert (empirical / power).mean().item() == pytest.approx(1.0, abs=0.01)
+    assert noise.var().item() == pytest.approx(2.0, rel=0.02)
+
+
+def test_crop_noise_power_is_exact_for_white_noise_and_keeps_the_variance():
+    white = torch.tensor(noise_power_spectrum(0.3, None, (32, 32)))[None]
+    np.testing.assert_allclose(lk.crop_noise_power(white, 16).numpy(),
+                               noise_power_spectrum(0.3, None, (16, 16))[None], rtol=1e-9)
+    corr = np.array([[0.0, 0.1, 0.0], [0.15, 1.0, 0.15], [0.0, 0.1, 0.0]])
+    full = torch.tensor(noise_power_spectrum(0.3, corr, (32, 32)))[None]
+    np.testing.assert_allclose(lk.crop_noise_power(full, 16).numpy(),
+                               noise_power_spectrum(0.3, corr, (16, 16))[None], rtol=1e-9)
+
+
+def test_free_bits_against_hand_computation():
+    kl = torch.tensor([0.5, 3.99, 4.0, 7.25], requires_grad=True)
+    penalty = lk.free_bits_kl(kl, 4.0)
+    assert penalty.tolist() == [4.0, 4.0, 4.0, 7.25]
+    penalty.sum().backward()
+    assert kl.grad.tolist()[:2] == [0.0, 0.0] and kl.grad.tolist()[3] == 1.0
+
+
+def test_kl_matches_torch_distributions():
+    mean, log_std = torch.randn(5, 3), 0.3 * torch.randn(5, 3)
+    q = torch.distributions.Normal(mean, log_std.exp())
+    p = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    expected = torch.distributions.kl_divergence(q, p).sum(-1)
+    torch.testing.assert_close(lk.kl_to_standard_normal(mean, log_std), expected)
+
+
+def test_total_variation_by_hand():
+    image = torch.tensor([[0.0, 1.0, 3.0], [2.0, 2.0, 2.0]])
+    # x differences: |1| + |2| + 0 + 0 = 3; y differences: |2| + |1| + |-1| = 4
+    assert lk.total_variation(image).item() == 7.0

@@ -1,0 +1,121 @@
+"""The Flow-VAE network and its training: shapes, aids, one step, resumable checkpoints."""
+
+import numpy as np
+import pytest
+import torch
+
+from galprior.models import checkpoint
+from galprior.models.flowvae import FlowVAE
+from galprior.models.flowvae.training import (VAETrainingSettings, aid_strength,
+                                              fit_flow_vae, galaxy_tensors, sqrt_decay)
+from galprior.models.registry import load_model, save_model
+
+
+def _model(architecture, size=32):
+    torch.manual_seed(0)
+    return FlowVAE(image_size=size, **architecture)
+
+
+def _settings(defaults, **changes):
+    return VAETrainingSettings(**{**defaults["vae"]["training"], "batch_size": 4, **changes})
+
+
+def test_decoder_is_positive_and_sized(tiny_architecture):
+    model = _model(tiny_architecture)
+    profiles = model.decode(torch.randn(3, tiny_architecture["latent_dim"]))
+    assert profiles.shape == (3, 32, 32) and bool((profiles > 0).all())
+
+
+def test_image_size_must_halve_n_stages_times(tiny_architecture):
+    with pytest.raises(ValueError, match="not divisible"):
+        FlowVAE(image_size=30, **tiny_architecture)
+
+
+def test_encoder_sees_the_psf(tiny_architecture, simulated_stamps):
+    images, psf, *_ = simulated_stamps
+    model = _model(tiny_architecture)
+    x, p = torch.tensor(images[:2]), torch.tensor(psf[:2])
+    wide = torch.nn.functional.avg_pool2d(p[:, None], 3, 1, 1)[:, 0]
+    assert not torch.allclose(model.encode(x, p)[0], model.encode(x, wide)[0])
+
+
+def test_transverse_connections_change_the_decoder_output(tiny_architecture, simulated_stamps):
+    images, psf, power, *_ = simulated_stamps
+    model = _model(tiny_architecture)
+    x, p = torch.tensor(images[:2]), torch.tensor(psf[:2])
+    features, skips = model.encode_features(x, p)
+    plain = model.decode_features(features)
+    with_skips = model.decode_features(features, skips, 1.0)
+    assert not torch.allclose(plain, with_skips)
+
+
+def test_schedules():
+    assert sqrt_decay(10, 1e-3, 100) == 1e-3
+    assert sqrt_decay(400, 1e-3, 100) == pytest.approx(5e-4)
+    assert aid_strength(0, 100, 0.5, 0.5) == 0.5
+    assert aid_strength(25, 100, 0.5, 0.5) == pytest.approx(0.25)
+    assert aid_strength(60, 100, 0.5, 0.5) == 0.0
+
+
+def test_one_training_step_lowers_the_loss(tiny_architecture, simulated_stamps):
+    images, psf, power, *_ = simulated_stamps
+    model = _model(tiny_architecture)
+    x, p, n = torch.tensor(images[:6]), torch.tensor(psf[:6]), torch.tensor(power[:6])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    before = model.loss(x, p, n, generator=torch.Generator().manual_seed(0))["loss"].mean()
+    for _ in range(3):
+        optimizer.zero_grad()
+        model.loss(x, p, n, generator=torch.Generator().manual_seed(0))["loss"].mean().backward()
+        optimizer.step()
+    after = model.loss(x, p, n, generator=torch.Generator().manual_seed(0))["loss"].mean()
+    assert after < before
+
+
+def test_resumed_training_equals_uninterrupted(tmp_path, monkeypatch, defaults,
+                                               tiny_architecture, simulated_stamps):
+    images, psf, power, conditions, _ = simulated_stamps
+    data = galaxy_tensors(images[:8], psf[:8], power[:8], conditions[:8], 32)
+    val = galaxy_tensors(images[8:], psf[8:], power[8:], conditions[8:], 32)
+    straight = _model(tiny_architecture)
+    fit_flow_vae(straight, data, val, _settings(defaults, epochs=2), checkpoint_dir=tmp_path / "a",
+                 device=torch.device("cpu"), seed=1, progress=False)
+    save = checkpoint.save_checkpoint
+    calls = []
+
+    def killed_after_first_epoch(directory, state):
+        calls.append(state["epoch"])
+        if len(calls) > 1:
+            raise KeyboardInterrupt  # the job is killed before writing epoch 2
+        return save(directory, state)
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        fit_flow_vae(_model(tiny_architecture), data, val, _settings(defaults, epochs=2),
+                     checkpoint_dir=tmp_path / "b", device=torch.device("cpu"), seed=1,
+                     progress=False)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save)
+    torch.manual_seed(123)  # the resumed run must not depend on the global RNG state
+    resumed = _model(tiny_architecture)
+    history = fit_flow_vae(resumed, data, val, _settings(defaults, epochs=2),
+                           checkpoint_dir=tmp_path / "b", device=torch.device("cpu"), seed=1,
+                           progress=False)
+    assert [row["epoch"] for row in history] == [1, 2]
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_save_and_load_through_the_registry(tmp_path, tiny_architecture):
+    model = _model(tiny_architecture)
+    save_model(model, tmp_path / "m")
+    back = load_model(tmp_path / "m", family="flowvae")
+    z = torch.randn(2, tiny_architecture["latent_dim"])
+    torch.testing.assert_close(back.decode(z), model.eval().decode(z))
+
+
+def test_galaxy_tensors_crop_the_centre(simulated_stamps):
+    images, psf, power, conditions, _ = simulated_stamps
+    data = galaxy_tensors(images, psf, power, conditions, 16)
+    np.testing.assert_array_equal(data.images.numpy(), images[:, 8:24, 8:24])
+    np.testing.assert_allclose(data.noise_power.numpy(), power[:, :16, :16] / 4, rtol=1e-5)
+    with pytest.raises(ValueError, match="smaller than image_size"):
+        galaxy_tensors(images, psf, power, conditions, 64)

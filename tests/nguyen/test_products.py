@@ -1,0 +1,89 @@
+"""Stores, merge and the metrics table of the Nguyen 2025 system."""
+
+from __future__ import annotations
+
+
+import galsim
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from galprior.data.blends import (
+    catalogue_ellipticity, merge_blend_shards, network_inputs, prepare_blend_shard,
+)
+from galprior.config import schema_defaults
+from galprior.metrics.deblending import deblending_metrics, ellipticity_rmse, moment_ellipticity, roundness_ratio
+from galprior.store import BlendSet, DeblendEvaluation, StoreError
+
+
+def _nguyen(**blends):
+    cfg = schema_defaults()["nguyen"]
+    cfg["catalogue"]["n_galaxies"] = 500
+    cfg["blends"].update(sizes={"lsst": {"train": 6, "val": 4}, "des": {"train": 4, "val": 4}}, chunk_size=4, n_shards=2, **blends)
+    return cfg
+
+
+def test_shards_merge_and_round_trip(tmp_path):
+    cfg = _nguyen()
+    train = [prepare_blend_shard(cfg, "lsst", "train", k, 1, progress=False) for k in range(2)]
+    val = [prepare_blend_shard(cfg, "lsst", "val", k, 1, progress=False) for k in range(2)]
+    assert train[0].attrs["band_scale"] is None
+    merged_train, merged_val = merge_blend_shards(train[::-1], val)
+    assert list(merged_train.index) == list(range(6)) and len(merged_val) == 4
+    expected = merged_train.blend.max(axis=(2, 3)).mean(axis=0)
+    np.testing.assert_allclose(merged_val.attrs["band_scale"], expected, rtol=1e-6)
+    merged_train.save(tmp_path / "train.zarr", seed=1)
+    again = BlendSet.load(tmp_path / "train.zarr")
+    np.testing.assert_array_equal(again.blend, merged_train.blend)
+    assert again.attrs["bands"] == ["u", "g", "r", "i", "z", "y"]
+    x, scale = network_inputs(again, "blend", "lsst", "zeros")
+    assert x.shape == (6, 6, 45, 45) and np.all(np.abs(x) < 1)
+
+
+def test_blend_set_refuses_wrong_bands():
+    n = 2
+    arrays = dict(blend=np.zeros((n, 5, 8, 8), np.float32), isolated=np.zeros((n, 5, 8, 8), np.float32),
+                  clean=np.zeros((n, 5, 8, 8), np.float32), e_moments=np.zeros((n, 2), np.float32),
+                  e_catalogue=np.zeros((n, 2), np.float32), n_sources=np.ones(n, np.int16),
+                  magnitude=np.zeros(n, np.float32), redshift=np.zeros(n, np.float32), index=np.arange(n))
+    attrs = dict(survey="lsst", split="train", bands=list("ugrizy"), pixel_scale=0.2, mag_band="r", ellipticity_band="r",
+                 normalisation_beta=2.5, band_scale=None, catalogue="embedded")
+    with pytest.raises(StoreError, match="bands"):
+        BlendSet(**arrays, attrs=attrs)
+
+
+def test_catalogue_ellipticity_matches_moments_of_the_unconvolved_galaxy():
+    """Catalogue e (distortion, GalSim's beta convention) equals the moments of the drawn disk."""
+    row = Table({"fluxnorm_disk": [1.0], "fluxnorm_bulge": [0.0], "a_d": [0.6], "b_d": [0.3], "pa_disk": [30.0],
+                 "a_b": [0.0], "b_b": [0.0], "pa_bulge": [0.0]})
+    expected = catalogue_ellipticity(row)
+    disk = galsim.Exponential(half_light_radius=np.sqrt(0.18)).shear(q=0.5, beta=30 * galsim.degrees)
+    image = disk.drawImage(nx=601, ny=601, scale=0.03, method="no_pixel").array
+    np.testing.assert_allclose(moment_ellipticity(image), expected, atol=2e-3)
+    np.testing.assert_allclose(np.hypot(*expected), (1 - 0.25) / (1 + 0.25))
+
+
+def _evaluation(e_true, e_t2, e_reg):
+    n = len(e_true)
+    img = np.zeros((1, 6, 4, 4), np.float32)
+    f = lambda v: np.full(n, v, np.float32)  # noqa: E731
+    return DeblendEvaluation(
+        e_true=e_true, e_recon_t1=e_t2, e_recon_t2=e_t2, e_regressor=e_reg, e_flow_map=e_t2, e_flow_sample=e_t2,
+        ssim_t1=f(0.5), ssim_t2=f(0.9), cosine_t1=f(0.95), cosine_t2=f(0.99), n_sources=np.ones(n, np.int16),
+        example_input=img, example_truth=img, example_recon_t1=img, example_recon_t2=img,
+        attrs=dict(survey="lsst", data="simulated", network_bands=list("ugrizy"), survey_bands=list("ugrizy"),
+                   ellipticity_band="r", band_scale=[1.0] * 6, normalisation_beta=2.5, model_survey="lsst", u_band="zeros"))
+
+
+def test_metrics_table():
+    e_true = np.array([[0.3, 0.0], [0.0, -0.4], [0.2, 0.2]], np.float32)
+    e_round = 0.5 * e_true
+    table = deblending_metrics({"lsst": _evaluation(e_true, e_round, e_true + 0.01)})
+    assert list(table["stage"]) == ["t1", "t2"] and set(table["survey"]) == {"lsst"}
+    t2 = table.iloc[1]
+    assert t2["ssim_mean"] == pytest.approx(0.9) and t2["cosine_mean"] == pytest.approx(0.99)
+    assert t2["e_rmse_reconstruction"] == pytest.approx(np.sqrt(np.mean((0.5 * e_true) ** 2)), rel=1e-5)
+    assert t2["e_rmse_regressor"] == pytest.approx(0.01, rel=1e-4)
+    assert t2["roundness_reconstruction"] == pytest.approx(0.5, rel=1e-5)
+    assert np.isnan(table.iloc[0]["e_rmse_regressor"])
+    assert roundness_ratio(e_true, e_true) == 1.0 and ellipticity_rmse(e_true, e_true) == 0.0

@@ -1,0 +1,14 @@
+"""HSM moments and statmorph statistics of one of the three samples (Lanusse et al. 2021 sec. 4.4)."""
+
+from galprior.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+from galprior.metrics.morphology import measure_sample  # noqa: E402
+from galprior.store import MorphologySampleSet, atomic_write  # noqa: E402
+
+options = {k: v for k, v in snakemake.params.options.items()
+           if k not in ("n_bootstrap", "n_permutations")}
+table = measure_sample(MorphologySampleSet.load(snakemake.input.samples),
+                       snakemake.wildcards.sample, **options)
+atomic_write(snakemake.output.table, lambda tmp: table.to_csv(tmp, index=False))

@@ -1,0 +1,31 @@
+"""Unconditional samples of the score prior beside training galaxies; moments compared."""
+
+from pathlib import Path
+
+from galprior.logs import setup_logging
+
+setup_logging(snakemake.log[0])
+
+import torch  # noqa: E402
+
+torch.set_num_threads(snakemake.threads)
+
+from galprior.device import resolve_device  # noqa: E402
+from galprior.inference.sde.posterior import SdeSettings  # noqa: E402
+from galprior.metrics.sde import moment_comparison  # noqa: E402
+from galprior.models.registry import load_model  # noqa: E402
+from galprior.models.score.products import sample_prior, training_sets  # noqa: E402
+from galprior.store import GalaxySet, ScorePriorSampleSet  # noqa: E402
+
+options, settings = snakemake.params.options, SdeSettings(**snakemake.params.sde)
+model = load_model(Path(snakemake.input.weights).parent, family="score")
+n_steps = settings.n_steps(options["solver"], model.image_size**2, model.sde.sigma_min, model.sde.sigma_max)
+samples = sample_prior(model, options["n_samples"], options["solver"], n_steps, snakemake.params.seed,
+                       settings.max_batch, resolve_device(snakemake.params.device),
+                       **settings.options(options["solver"]))
+stamps = GalaxySet.load(snakemake.input.train).images[:options["n_samples"]]
+training, _ = training_sets(stamps, stamps[:1], snakemake.params.source_size, {"directory": None}, 1)
+moment_comparison(samples, training).to_csv(snakemake.output.moments, index=False)
+ScorePriorSampleSet(samples=samples, training=training,
+                    attrs={"solver": options["solver"], "n_steps": n_steps}).save(
+    snakemake.output.samples, seed=snakemake.params.seed, config=options)
