@@ -42,6 +42,7 @@ def test_nuts_runs_with_laplace_mass_matrix(tiny_system, default_prior, hmc_conf
     assert r_hat.shape == ess.shape == (post.dim,)
 
 
+@pytest.mark.slow  # ~1-3 min on 2 shared cores; test_both_modes_sample_a_linear_gaussian_posterior is the fast check
 def test_sampler_reproduces_the_prior_when_the_likelihood_is_flat(tiny_system, default_prior, hmc_config):
     """With sigma = 1e4 the posterior is the prior, whose marginals are known in closed
     form: the truncated normal of eq. 21 for the Einstein radius, N(0, 1) for the latents. This exercises the
@@ -84,14 +85,14 @@ class LinearGaussianPosterior:
     Data y = A theta + noise (noise sd ``sigma``), prior theta ~ N(0, I): the posterior
     is N(m, C) with C = (A^T A / sigma^2 + I)^-1 and m = C A^T y / sigma^2. A has
     singular values spread over two decades and random directions, so the posterior
-    is correlated, with widths from ~0.01 to ~1 like a lens posterior in whitened units.
+    is correlated, with widths from ~0.03 to ~1 like a lens posterior in whitened units.
     """
 
     def __init__(self, dim: int = 16, n_data: int = 40, sigma: float = 0.1, seed: int = 0) -> None:
         gen = torch.Generator().manual_seed(seed)
         u, _ = torch.linalg.qr(torch.randn(n_data, dim, generator=gen, dtype=torch.float64))
         v, _ = torch.linalg.qr(torch.randn(dim, dim, generator=gen, dtype=torch.float64))
-        singular = torch.logspace(-1.0, 1.0, dim, dtype=torch.float64)
+        singular = torch.logspace(-1.0, 0.5, dim, dtype=torch.float64)
         self.matrix = u @ torch.diag(singular) @ v.T
         self.sigma, self.dtype, self.device, self.batch_size, self.dim = sigma, torch.float64, torch.device("cpu"), 1, dim
         truth = torch.randn(dim, generator=gen, dtype=torch.float64)
@@ -115,22 +116,25 @@ def test_both_modes_sample_a_linear_gaussian_posterior(mode, defaults):
 
     post = LinearGaussianPosterior()
     chianese = {**defaults["chianese"], "inference": mode}
-    chianese["paper_inference"] = {**chianese["paper_inference"], "num_warmup": 300, "num_samples": 1500,
-                                   "max_tree_depth": 8}
-    chianese["hmc"] = {**chianese["hmc"], "num_warmup": 100, "num_samples": 1500, "metric_samples": 100,
+    chianese["paper_inference"] = {**chianese["paper_inference"], "num_warmup": 200, "num_samples": 800,
+                                   "max_tree_depth": 7}
+    chianese["hmc"] = {**chianese["hmc"], "num_warmup": 100, "num_samples": 800, "metric_samples": 100,
                        "num_chains": 1}
     config = hmc_config(chianese, seed=1)
     start = post.mean + 0.5 * torch.randn(post.dim, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * post.covariance.diagonal().sqrt()
     result = sample_posterior(post, start, config)
     samples = result.theta.reshape(-1, post.dim)
     _, ess = chain_diagnostics(result.theta)
-    assert ess.min() > 100, ess.min()
+    assert ess.min() > 150, ess.min()
     sd = post.covariance.diagonal().sqrt().numpy()
     z = (samples.mean(0) - post.mean.numpy()) / (sd / np.sqrt(ess))
     assert np.abs(z).max() < 4.5, z
-    # variances: relative error of a variance from n_eff samples is ~ sqrt(2 / n_eff)
+    # variances: the relative error of a variance is ~ sqrt(2 / n_eff), n_eff the effective
+    # size of the squared deviations (antithetic HMC has ESS > N for the mean, not for these)
+    squared = (result.theta - post.mean.numpy()) ** 2
+    _, ess_sq = chain_diagnostics(squared)
     ratio = samples.var(0) / sd**2
-    assert np.all(np.abs(ratio - 1) < 5 * np.sqrt(2 / ess)), ratio
+    assert np.all(np.abs(ratio - 1) < 4.5 * np.sqrt(2 / ess_sq)), (ratio, ess_sq)
     # correlations along the narrowest and widest directions of the posterior
     eigval, eigvec = torch.linalg.eigh(post.covariance)
     for k in (0, post.dim - 1):

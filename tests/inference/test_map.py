@@ -1,5 +1,7 @@
 import math
 
+import numpy as np
+
 import torch
 
 from galprior.inference.map import constrained_numpy, fit_map, learning_rate, repeat_for_restarts
@@ -25,3 +27,42 @@ def test_map_recovers_einstein_radius(tiny_system, default_prior, map_config):
     rel = abs(best["einstein_radius"][0] - 1.5) / 1.5
     assert rel < 0.01, best["einstein_radius"]
     assert abs(best["position_angle"][0] - 0.6) < 0.05
+
+
+def test_disagreeing_systems_and_merge_keep_the_best_restarts():
+    from galprior.inference.map import MapResult, _merge, disagreeing_systems
+
+    log_post = np.array([[10.0, 9.0, -5.0], [10.0, 9.0, 8.0], [3.0, np.nan, 1.0]])
+    radius = np.array([[1.50, 1.505, 2.0], [1.50, 1.60, 1.5], [1.2, 1.0, 1.3]])
+    # system 0: best two agree (0.3 %); system 1: 6.7 % apart; system 2: NaN restart ranks last
+    assert disagreeing_systems(log_post, radius, 0.01).tolist() == [False, True, True]
+    assert not disagreeing_systems(log_post[:, :1], radius[:, :1], 0.01).any()
+    old = MapResult(theta=np.arange(3 * 3 * 2, dtype=float).reshape(3, 3, 2), log_posterior=log_post,
+                    loss_trace=np.zeros((4, 3, 3)), best=np.argmax(np.nan_to_num(log_post, nan=-np.inf), 1))
+    new = MapResult(theta=np.full((1, 3, 2), -1.0), log_posterior=np.array([[12.0, 0.0, 9.5]]),
+                    loss_trace=np.ones((4, 1, 3)), best=np.array([0]))
+    merged = _merge(old, new, np.array([1]))
+    assert merged.log_posterior[1].tolist() == [12.0, 10.0, 9.5]
+    assert merged.best[1] == 0 and (merged.theta[1, 0] == -1).all() and (merged.theta[1, 1] == old.theta[1, 0]).all()
+    assert merged.loss_trace[:, 1, 0].tolist() == [1.0] * 4
+    np.testing.assert_array_equal(merged.theta[0], old.theta[0])
+
+
+def test_inference_modes_from_the_config(defaults):
+    """``chianese.inference`` names the mode: paper = one Adam run of 1e4 steps and Pyro's
+    NUTS 50 + 500 from the MAP; galprior = the map/hmc blocks as they are."""
+    from galprior.inference.modes import hmc_config, map_config
+
+    chianese = defaults["chianese"]
+    ours = map_config(chianese, seed=1)
+    assert ours.n_restarts == chianese["map"]["n_restarts"] and ours.lbfgs_iterations > 0
+    paper = map_config({**chianese, "inference": "paper"}, seed=1)
+    assert (paper.n_restarts, paper.n_steps_lens, paper.n_steps_all, paper.lbfgs_iterations, paper.extra_rounds) == (
+        1, 0, 10000, 0, 0)
+    sampler = hmc_config({**chianese, "inference": "paper"}, seed=1)
+    assert (sampler.sampler, sampler.num_warmup, sampler.num_samples, sampler.metric_samples) == ("pyro_nuts", 50, 500, 0)
+    assert hmc_config(chianese, seed=1).sampler == chianese["hmc"]["sampler"]
+    import pytest
+
+    with pytest.raises(ValueError, match="chianese.inference"):
+        map_config({**chianese, "inference": "fast"}, seed=1)

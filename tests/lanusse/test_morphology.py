@@ -90,3 +90,13 @@ def test_summary_columns_and_relative_differences():
             "distance_to_cosmos"} <= set(summary.columns)
     assert summary.set_index("sample").loc["parametric", "rel_diff_sigma"] == pytest.approx(0.2)
     assert set(tests["statistic"]) >= {"gini", "m20", "mid", "higher_order", "second_order"}
+
+
+def test_conditioning_numbers():
+    table = pd.DataFrame({"delta_sigma": [0.1, -0.1, 0.0, 0.2, np.nan],
+                          "delta_mag": [0.3, 0.3, 0.3, 0.3, 0.3]})
+    numbers = mo.conditioning_numbers(table)
+    assert numbers["conditioning_size_median"] == pytest.approx(0.05)
+    assert numbers["conditioning_size_scatter"] == pytest.approx(1.4826 * 0.1)
+    assert numbers["conditioning_mag_median"] == pytest.approx(0.3)
+    assert numbers["conditioning_mag_scatter"] == 0.0

@@ -62,13 +62,28 @@ def _job_logs(workdir: Path) -> dict[str, list[str]]:
     return jobs
 
 
-def _duration(log: Path) -> float:
-    """Seconds from a job's first log record to the log's last change (0.5 s at least)."""
-    match = re.search(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})", log.read_text(), re.MULTILINE)
-    if match is None:
-        return 0.5
-    start = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").timestamp()
-    return max(0.5, log.stat().st_mtime - start - int(match.group(2)) / 1000)
+def _durations(workdir: Path) -> dict[str, float]:
+    """Running time (s) of each job of a finished run, by job (``<rule>/<name>``).
+
+    From Snakemake's metadata of its outputs (start and end time); jobs whose outputs
+    were temporary (and so lost their metadata) get the time from their first log record
+    to the log's last change.
+    """
+    durations = {}
+    for record in (workdir / ".snakemake" / "metadata").glob("*"):
+        try:
+            meta = json.loads(record.read_text())
+            log = Path(meta["log"][0])
+            durations[f"{log.parent.name}/{log.stem}"] = meta["endtime"] - meta["starttime"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            continue
+    for log in (workdir / "results" / "logs").glob("*/*.log"):
+        job = f"{log.parent.name}/{log.stem}"
+        match = re.search(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})", log.read_text(), re.MULTILINE)
+        if job not in durations and match is not None:
+            start = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").timestamp()
+            durations[job] = log.stat().st_mtime - start - int(match.group(2)) / 1000
+    return durations
 
 
 def fault_plan(reference: Path, points_per_rule: int, seed: int) -> dict[str, list[dict]]:
@@ -78,10 +93,11 @@ def fault_plan(reference: Path, points_per_rule: int, seed: int) -> dict[str, li
     kills come early more often (cheap to redo) but reach the end of every job.
     """
     rng = random.Random(seed)
+    durations = _durations(reference)
     plan = {}
     for rule, jobs in sorted(_job_logs(reference).items()):
         job = rng.choice(jobs)
-        duration = _duration(reference / "results" / "logs" / f"{job}.log")
+        duration = max(durations.get(job, 1.0), 0.5)
         points = []
         for k in range(points_per_rule):
             if k == 0 and rule in WRITE_FAULTS:
@@ -206,15 +222,17 @@ def _kill_snakemake(command: list[str], workdir: Path, env: dict, rng: random.Ra
     assert unlock.returncode == 0, unlock.stdout + unlock.stderr
 
 
-def run_with_faults(workdir: Path, plan: dict, seed: int, kill_snakemake: bool = True) -> dict:
-    """Run the CI preset with ``plan`` until it succeeds; returns counts for the report."""
+def run_with_faults(workdir: Path, plan: dict, seed: int, kill_snakemake: bool = True,
+                    targets: tuple[str, ...] = ()) -> dict:
+    """Run the CI preset (or its ``targets``) with ``plan`` until it succeeds; returns
+    counts for the report."""
     state = workdir / "faults"
     plan_file = workdir / "fault_plan.json"
     plan_file.write_text(json.dumps({"state_dir": str(state), "jobs": plan}, indent=1))
     env = dict(os.environ, GALPRIOR_FAULT_PLAN=str(plan_file))
-    command = [str(SNAKEMAKE), "--snakefile", str(REPO / "Snakefile"), "--cores", "2",
-               "--directory", str(workdir), "--configfile", str(CI_PRESET),
-               "--rerun-incomplete", "--keep-going"]
+    command = [str(SNAKEMAKE), *targets, "--snakefile", str(REPO / "Snakefile"), "--cores", "2",
+               "--directory", str(workdir), "--rerun-incomplete", "--keep-going",
+               "--configfile", str(CI_PRESET)]
     rng = random.Random(seed)
     snakemake_kills = 0
     for rounds in range(1, MAX_ROUNDS + 1):

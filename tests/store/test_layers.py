@@ -27,7 +27,8 @@ def make_mocks(n_systems=3, n_levels=2):
         snr=np.ones((n_systems, n_levels)),
         galaxy_index=np.arange(n_systems, dtype=np.int64),
         attrs={"lens_parameter_names": list("abcdefgh"), "source_parameter_names": list("abcd"),
-               "pixel_scale": 0.04, "psf_sigma": 0.05},
+               "pixel_scale": 0.04, "psf_sigma": 0.05, "parameter_convention": "paper",
+               "source_plane_size": 2.0},
     )
 
 

@@ -65,7 +65,7 @@ rule train_flow_vae:
         log_path("train_flow_vae"),
     benchmark:
         bench_path("train_flow_vae")
-    threads: 2
+    threads: 1  # small convolutions: a second thread buys little on a shared CPU
     resources:
         **rule_resources("train_flow_vae"),
     conda:

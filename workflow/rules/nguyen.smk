@@ -34,19 +34,11 @@ NGUYEN = {
 }
 
 
-def nguyen_model_files(model, stage):
-    return [NGUYEN[k].format(model=model, stage=stage) for k in ("weights", "hyperparameters")]
-
-
-def nguyen_checkpoint(model, stage):
-    """Checkpoint folder of one training job, named by a hash of everything it depends on."""
-    key = settings_hash(NGUYEN_CFG, config["seed"])
-    return out("checkpoints", f"nguyen-{model}-{stage}-{key}")
-
-
-def nguyen_catalogue_input(wildcards):
-    cat = NGUYEN_CFG["catalogue"]
-    return [cat["file"]] if cat["source"] == "file" else []
+# model files of each (survey, stage), a checkpoint folder named by a hash of everything training depends on
+NGUYEN_MODEL_FILES = {(m, st): [NGUYEN[k].format(model=m, stage=st) for k in ("weights", "hyperparameters")]
+                      for m in ("lsst", "des") for st in NGUYEN_STAGES}
+NGUYEN["checkpoint"] = out("checkpoints", f"nguyen-{{model}}-{{stage}}-{settings_hash(NGUYEN_CFG, config['seed'])}")
+NGUYEN_CATALOGUE = [NGUYEN_CFG["catalogue"]["file"]] if NGUYEN_CFG["catalogue"]["source"] == "file" else []
 
 
 if "nguyen" in config["systems"]:
@@ -64,7 +56,7 @@ rule prepare_blends:
     # BTK CatsimGenerator, brightest galaxy centred; chunks seeded by index, so the blends
     # do not depend on nguyen.blends.n_shards (sec. 3.1.2).
     input:
-        catalogue=nguyen_catalogue_input,
+        catalogue=NGUYEN_CATALOGUE,
     output:
         shard=temp(directory(NGUYEN["shard"])),
     params:
@@ -112,7 +104,7 @@ rule train_deblender_vae:
     input:
         train=NGUYEN["blends"].replace("{survey}", "{model}").replace("{split}", "train"),
         val=NGUYEN["blends"].replace("{survey}", "{model}").replace("{split}", "val"),
-        t1=lambda wildcards: nguyen_model_files(wildcards.model, "t1") if wildcards.stage == "t2" else [],
+        t1=lambda wildcards: NGUYEN_MODEL_FILES[(wildcards.model, "t1")] if wildcards.stage == "t2" else [],
     output:
         weights=NGUYEN["weights"],
         hyperparameters=NGUYEN["hyperparameters"],
@@ -121,7 +113,7 @@ rule train_deblender_vae:
         nguyen=NGUYEN_CFG,
         seed=lambda wildcards: config["seed"] + (21 if wildcards.stage == "t1" else 22),
         device=config["device"],
-        checkpoint_dir=lambda wildcards: nguyen_checkpoint(wildcards.model, wildcards.stage),
+        checkpoint_dir=lambda wildcards: NGUYEN["checkpoint"].format(model=wildcards.model, stage=wildcards.stage),
     log:
         log_path("train_deblender_vae", "{model}_{stage}"),
     benchmark:
@@ -143,7 +135,7 @@ rule train_ellipticity_regressor:
     input:
         train=NGUYEN["blends"].replace("{survey}", "{model}").replace("{split}", "train"),
         val=NGUYEN["blends"].replace("{survey}", "{model}").replace("{split}", "val"),
-        t2=lambda wildcards: nguyen_model_files(wildcards.model, "t2"),
+        t2=lambda wildcards: NGUYEN_MODEL_FILES[(wildcards.model, "t2")],
     output:
         weights=NGUYEN["weights"].replace("{stage}", "t3"),
         hyperparameters=NGUYEN["hyperparameters"].replace("{stage}", "t3"),
@@ -152,7 +144,7 @@ rule train_ellipticity_regressor:
         nguyen=NGUYEN_CFG,
         seed=config["seed"] + 23,
         device=config["device"],
-        checkpoint_dir=lambda wildcards: nguyen_checkpoint(wildcards.model, "t3"),
+        checkpoint_dir=lambda wildcards: NGUYEN["checkpoint"].format(model=wildcards.model, stage="t3"),
     log:
         log_path("train_ellipticity_regressor", "{model}"),
     benchmark:
@@ -173,7 +165,7 @@ rule fit_deblender_flow:
     input:
         train=NGUYEN["blends"].replace("{survey}", "{model}").replace("{split}", "train"),
         val=NGUYEN["blends"].replace("{survey}", "{model}").replace("{split}", "val"),
-        t1=lambda wildcards: nguyen_model_files(wildcards.model, "t1"),
+        t1=lambda wildcards: NGUYEN_MODEL_FILES[(wildcards.model, "t1")],
     output:
         weights=NGUYEN["weights"].replace("{stage}", "flow"),
         hyperparameters=NGUYEN["hyperparameters"].replace("{stage}", "flow"),
@@ -182,7 +174,7 @@ rule fit_deblender_flow:
         nguyen=NGUYEN_CFG,
         seed=config["seed"] + 24,
         device=config["device"],
-        checkpoint_dir=lambda wildcards: nguyen_checkpoint(wildcards.model, "flow"),
+        checkpoint_dir=lambda wildcards: NGUYEN["checkpoint"].format(model=wildcards.model, stage="flow"),
     log:
         log_path("fit_deblender_flow", "{model}"),
     benchmark:
@@ -196,11 +188,6 @@ rule fit_deblender_flow:
         "../../envs/torch.yaml"
     script:
         "../scripts/fit_deblender_flow.py"
-
-
-def nguyen_models_of(wildcards):
-    model = NGUYEN_DATA[wildcards.data]
-    return {stage: nguyen_model_files(model, stage) for stage in NGUYEN_STAGES}
 
 
 rule prepare_des_real:
@@ -226,7 +213,7 @@ rule prepare_des_real:
 rule evaluate_deblender:
     # Reconstructions after trainings 1 and 2, regressor, flow-prior estimates; SSIM/cosine.
     input:
-        unpack(nguyen_models_of),
+        unpack(lambda wildcards: {st: NGUYEN_MODEL_FILES[(NGUYEN_DATA[wildcards.data], st)] for st in NGUYEN_STAGES}),
         data=lambda wildcards: NGUYEN["des_real"] if wildcards.data == "des_real" else NGUYEN["blends"].format(survey=wildcards.data, split="val"),
     output:
         evaluation=directory(NGUYEN["evaluation"]),

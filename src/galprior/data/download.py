@@ -293,3 +293,21 @@ def download_cosmos(directory: str | os.PathLike, *, url: str | None = None,
         archive.unlink()
     logger.info("COSMOS %s sample ready in %s", sample, directory)
     return directory
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m galprior.data.download resources/COSMOS_25.2_training_sample``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Download, verify and unpack a GalSim COSMOS "
+                                                 "sample (resumable; rerun after a drop or a kill).")
+    parser.add_argument("directory", help="target folder, ending in COSMOS_25.2_training_sample "
+                                          "or COSMOS_23.5_training_sample")
+    parser.add_argument("--keep-archive", action="store_true", help="keep the .tar.gz")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    download_cosmos(args.directory, keep_archive=args.keep_archive)
+
+
+if __name__ == "__main__":
+    main()

@@ -102,15 +102,20 @@ def noise_power_spectrum(noise_variance: float, noise_correlation: np.ndarray | 
 
 
 def check_finite(stamp: RawStamp) -> None:
-    """Raise ValueError naming the galaxy and file if its image or PSF is not finite."""
+    """Raise ValueError naming the galaxy and file if its image or PSF is not finite, or
+    if its image or PSF holds only zeros (a blank stamp: no galaxy to learn from)."""
+    where = f" in {stamp.source_file}" if stamp.source_file else ""
     for name in ("image", "noiseless", "psf", "parametric"):
         value = getattr(stamp, name)
         if value is not None and not np.all(np.isfinite(value)):
-            where = f" in {stamp.source_file}" if stamp.source_file else ""
             raise ValueError(
                 f"galaxy IDENT={stamp.ident}{where}: {name} holds "
                 f"{int(np.sum(~np.isfinite(value)))} NaN/inf pixels; expected a finite image"
             )
+    for name in ("image", "psf"):
+        if not np.any(getattr(stamp, name)):
+            raise ValueError(f"galaxy IDENT={stamp.ident}{where}: {name} holds only zeros; "
+                             "expected a galaxy stamp (the file may be corrupted)")
 
 
 def crop_to_square(image: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from galprior.inference.hmc import HmcConfig, chain_diagnostics, sample_posterior
-from galprior.inference.map import MapConfig, constrained_numpy, fit_map, repeat_for_restarts
+from galprior.inference.map import MapConfig, constrained_numpy, fit_map_adaptive, repeat_for_restarts
 from galprior.inference.potential import FlatPosterior
 from galprior.lensing.priors import LensSourcePrior
 from galprior.lensing.products import simulator_for, source_plane_image
@@ -45,7 +45,8 @@ def _fit_chunk(mocks: MockLensSet, level: int, systems: np.ndarray, simulator: L
     obs_r, sigma_r = repeat_for_restarts(obs, sigma, config.n_restarts)
     posterior = FlatPosterior(obs_r, sigma_r, simulator, source.decoder, source.latent_prior,
                               priors, include_jacobian=config.include_jacobian, seed=config.seed)
-    result = fit_map(posterior, n_sys, config)
+    result, tried = fit_map_adaptive(posterior, n_sys, config,
+                                     lambda theta: constrained_numpy(posterior, theta)["einstein_radius"])
     best = result.best_theta
     values = constrained_numpy(posterior, best)
     index = torch.as_tensor(np.arange(n_sys) * config.n_restarts, device=device)
@@ -61,6 +62,7 @@ def _fit_chunk(mocks: MockLensSet, level: int, systems: np.ndarray, simulator: L
         "theta": best.astype(np.float64),
         "log_posterior": result.log_posterior,
         "best_restart": result.best.astype(np.int64),
+        "restarts_tried": tried,
         "loss_trace": np.moveaxis(result.loss_trace, 0, -1).astype(np.float32),
         "reduced_chi2": reduced_chi2(mocks.observations[systems, level], model,
                                      mocks.noise_sigma[level], n_parameters=best.shape[-1]),

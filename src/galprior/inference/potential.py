@@ -77,6 +77,19 @@ def _latent_sites(trace: poutine.Trace) -> list[Site]:
     return sites
 
 
+def _check_observation(observation: Tensor, simulator: LensSimulator) -> None:
+    """Refuse an observation that is not a floating (B, H, W) batch of the simulator's images."""
+    if not isinstance(observation, Tensor) or not observation.is_floating_point():
+        raise ValueError(f"observation has dtype {getattr(observation, 'dtype', type(observation))}; "
+                         "expected a floating-point tensor (float32 or float64)")
+    size = getattr(simulator, "n_pix", None)
+    pool = getattr(simulator, "pool_factor", 1) or 1
+    expected = None if size is None else size // pool
+    if observation.ndim != 3 or (expected is not None and tuple(observation.shape[1:]) != (expected, expected)):
+        raise ValueError(f"observation has shape {tuple(observation.shape)}; expected (B, H, W) = "
+                         f"(B, {expected}, {expected}), the simulator's images")
+
+
 class FlatPosterior:
     """Log posterior of ``lens_model`` for B systems as a function of theta (B, D).
 
@@ -101,6 +114,7 @@ class FlatPosterior:
         include_jacobian: bool = True,
         seed: int = 0,
     ) -> None:
+        _check_observation(observation, simulator)
         self.observation = observation
         self.dtype = observation.dtype
         self.device = observation.device

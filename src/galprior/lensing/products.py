@@ -72,6 +72,30 @@ def _draw_systems(galaxies: GalaxySet, n_systems: int, rng: np.random.Generator,
     return index, sources, source_params, prior.sample_lens(n_systems, rng, slope=slope)
 
 
+def substructure(sources: np.ndarray, smoothing: float = 2.0) -> np.ndarray:
+    """Fraction of each source's squared brightness (S, M, M) -> (S,) in structure finer
+    than a Gaussian of ``smoothing`` pixels: |I - G * I|^2 / |I|^2 (knots, arms, clumps)."""
+    from scipy.ndimage import gaussian_filter
+
+    smooth = np.stack([gaussian_filter(np.asarray(src, np.float64), smoothing) for src in sources])
+    power = np.square(np.asarray(sources, np.float64)).sum(axis=(1, 2))
+    return np.square(sources - smooth).sum(axis=(1, 2)) / np.maximum(power, 1e-30)
+
+
+def showcase_order(sources: np.ndarray) -> np.ndarray:
+    """Order of the systems that puts Chianese et al.'s two showcases first (sec. 5.1:
+    "Source 1 has a fairly simple spiral morphology. Source 2 has a significant amount of
+    substructure"): the smoothest source (least :func:`substructure`), then the most
+    structured, then the others in their drawn order. The sampled systems
+    (``chianese.hmc.systems: [0, 1]``) are then the paper's two kinds."""
+    score = substructure(sources)
+    if len(score) < 2:
+        return np.arange(len(score))
+    first, second = int(np.argmin(score)), int(np.argmax(score))
+    rest = [i for i in range(len(score)) if i not in (first, second)]
+    return np.asarray([first, second] + rest)
+
+
 def chianese_mock_set(
     galaxies: GalaxySet, *, n_systems: int, noise_sigma: list[float], n_pix: int,
     pixel_scale: float, psf_sigma: float, fill_fraction: float,
@@ -79,8 +103,9 @@ def chianese_mock_set(
 ) -> MockLensSet:
     """Mock lenses of Chianese et al. 2020 section 5.1.
 
-    Each test galaxy is denoised and rescaled to fill the central ``fill_fraction`` of
-    its stamp (:func:`galprior.lensing.mocks.fill_stamp`); intensity iota, scale s and
+    Systems 0 and 1 are the paper's two showcases, the smoothest source and the one
+    with most substructure (:func:`showcase_order`). Each test galaxy is denoised and
+    rescaled to fill the central ``fill_fraction`` of its stamp (:func:`galprior.lensing.mocks.fill_stamp`); intensity iota, scale s and
     position come from the source prior (eqs. 14-16) and the lens from eqs. 18-23, all
     drawn from ``prior`` (the prior the inference scores). The stored
     ``einstein_radius`` is the paper's r_Ein (eqs. 11-12, attribute
@@ -90,6 +115,8 @@ def chianese_mock_set(
     index = choose_galaxies(len(galaxies), n_systems, rng)
     sources = np.asarray([fill_stamp(galaxies.images[i], fill_fraction)
                           for i in tqdm(index, desc="denoising sources", leave=False)], np.float32)
+    order = showcase_order(sources)
+    index, sources = index[order], sources[order]
     source_params = prior.sample_source(n_systems, rng)
     lens_params = prior.sample_lens(n_systems, rng)
     out = render_mock_lenses(sources, lens_params, source_params,
@@ -112,6 +139,8 @@ def chianese_mock_set(
             "pixel_scale": pixel_scale, "psf_sigma": psf_sigma,
             "parameter_convention": CHIANESE_CONVENTION,
             "fill_fraction": fill_fraction,
+            "showcase": "system 0: the smoothest source, system 1: the most substructure (sec. 5.1)",
+            "substructure": substructure(sources).tolist(),
             # source-plane window of Figs. 6-7: the galaxy of the largest s, with margin
             "source_plane_size": float(1.5 * 2.0 * fill_fraction * source_params[:, 1].max()),
             "galaxy_source": galaxies.attrs["source"],

@@ -192,7 +192,7 @@ def evaluate_lenses(mocks: MockLensSet, map_result: MapResultSet,
     sampled = recovery_table(mocks.lens_parameters[systems],
                              map_result.lens_parameters[systems], flat, names, mocks.noise_sigma)
     sampled["system"] = np.asarray(systems)[sampled["system"].to_numpy()]
-    extra = sampled.drop(columns=["truth", "map", "map_rel_error"])
+    extra = sampled.drop(columns=["truth", "map", "map_error", "map_rel_error"])
     table = table.merge(extra, on=["system", "noise_sigma", "parameter"], how="left")
     level = {float(sigma): i for i, sigma in enumerate(mocks.noise_sigma)}
     table["snr"] = mocks.snr[table["system"].to_numpy(),

@@ -72,7 +72,9 @@ def central_segment(image: np.ndarray, noise_sigma: float, *, threshold_nsigma: 
     smoothed = gaussian_filter(image, smoothing_sigma)
     # the smoothed noise has std noise_sigma / (2 sqrt(pi) s) for a Gaussian of s pixels
     smoothed_noise = noise_sigma / (2 * np.sqrt(np.pi) * smoothing_sigma)
-    segmap = detect_sources(smoothed, threshold_nsigma * smoothed_noise, n_pixels=npixels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no sources found" is handled below
+        segmap = detect_sources(smoothed, threshold_nsigma * smoothed_noise, n_pixels=npixels)
     if segmap is None:
         return None, None
     ny, nx = image.shape
@@ -282,3 +284,16 @@ def measure_sample(samples, name: str, *, threshold_nsigma: float, npixels: int,
                               threshold_nsigma=threshold_nsigma, npixels=npixels,
                               smoothing_sigma=smoothing_sigma, centre_radius=centre_radius,
                               desc=f"morphology of {name}")
+
+
+def conditioning_numbers(conditioning: pd.DataFrame) -> dict[str, float]:
+    """Fig. 7 in numbers: median and robust scatter (1.4826 MAD) of the size and
+    magnitude differences (paper: unbiased, ~27 % scatter in size, ~0.3 mag)."""
+    out = {}
+    for column, name in (("delta_sigma", "size"), ("delta_mag", "mag")):
+        values = conditioning[column].dropna().to_numpy()
+        median = float(np.median(values)) if len(values) else np.nan
+        out[f"conditioning_{name}_median"] = median
+        out[f"conditioning_{name}_scatter"] = (float(1.4826 * np.median(np.abs(values - median)))
+                                               if len(values) else np.nan)
+    return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 from galprior.plots.images import show_image
 
@@ -35,7 +36,7 @@ def training_figure(history: pd.DataFrame):
 def prior_samples_figure(samples: np.ndarray, training: np.ndarray, moments: pd.DataFrame, n: int = 8):
     """Prior samples beside training galaxies, and the quartiles of flux, size, ellipticity."""
     n = min(n, len(samples), len(training))
-    fig = plt.figure(figsize=(1.6 * n, 6.2), constrained_layout=True)
+    fig = plt.figure(figsize=(max(1.6 * n, 7.5), 6.4), constrained_layout=True)
     grid = fig.add_gridspec(3, n)
     for i in range(n):
         show_image(fig.add_subplot(grid[0, i]), samples[i], "prior sample" if i == 0 else None)
@@ -50,7 +51,7 @@ def prior_samples_figure(samples: np.ndarray, training: np.ndarray, moments: pd.
         ax.set_xticks([0, 1], ["prior", "training"], fontsize=7)
         ax.set_title(f"{q}: KS = {row['ks_statistic']:.2f}", fontsize=8)
         ax.tick_params(labelsize=7)
-    fig.suptitle("Unconditional samples of the score prior against training galaxies "
+    fig.suptitle("Unconditional samples of the score prior against training galaxies\n"
                  "(median and quartiles of moment-based flux, size, ellipticity)", fontsize=9)
     return fig
 
@@ -81,6 +82,7 @@ def fig1_posterior(evaluation, posterior_samples: np.ndarray, system: int, run: 
     keep = mu > 0.05
     axes[1, 4].scatter(mu[keep], sd[keep], s=2, alpha=0.5)
     axes[1, 4].set_xscale("log")
+    axes[1, 4].xaxis.set_minor_formatter(NullFormatter())
     axes[1, 4].set_xlabel("magnification", fontsize=7)
     axes[1, 4].set_ylabel("posterior std", fontsize=7)
     axes[1, 4].tick_params(labelsize=6)

@@ -50,11 +50,12 @@ def training_curves(vae_history: pd.DataFrame, flow_history: pd.DataFrame) -> pl
 
 
 def fig1_samples(samples, n: int) -> plt.Figure:
-    """Fig. 1: data (top), conditional Flow-VAE draws with the same PSF and noise (middle),
-    the same draws noise-free and unconvolved (bottom); plus the parametric twins."""
+    """Fig. 1: data (top), parametric twins, random and conditional Flow-VAE draws with the
+    same PSF and noise, and the conditional draws noise-free and unconvolved (bottom)."""
     index = _examples(samples, n)
     rows = [("data", samples.cosmos), ("parametric + PSF + noise", samples.parametric),
-            ("Flow-VAE + PSF + noise", samples.flowvae),
+            ("random Flow-VAE draw + PSF + noise", samples.flowvae_random),
+            ("conditional Flow-VAE + PSF + noise", samples.flowvae),
             ("Flow-VAE profile (no PSF, no noise)", samples.flowvae_profile)]
     fig, axes = plt.subplots(len(rows), len(index), figsize=(1.6 * len(index), 1.7 * len(rows)),
                              squeeze=False)

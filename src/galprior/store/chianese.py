@@ -87,6 +87,7 @@ class MapResultSet(Store):
     """MAP fits (best restart) of every system and noise level, with all restarts' scores."""
 
     LAYOUT: ClassVar[str] = "map_result_set"
+    LAYOUT_VERSION: ClassVar[int] = 2
     ENTRY_AXIS: ClassVar[str] = "S"
     SPEC: ClassVar[tuple[ArraySpec, ...]] = (
         ArraySpec("lens_parameters", ("S", "L", "K"), "float64", "arcsec|rad|1",
@@ -99,6 +100,8 @@ class MapResultSet(Store):
         ArraySpec("log_posterior", ("S", "L", "R"), "float64", "1",
                   "final log posterior of every restart (up to a constant)"),
         ArraySpec("best_restart", ("S", "L"), "int64", "1", "index of the kept restart"),
+        ArraySpec("restarts_tried", ("S", "L"), "int64", "1",
+                  "restarts run (n_restarts, plus extra rounds where the best two disagreed)"),
         ArraySpec("loss_trace", ("S", "L", "R", "T"), "float32", "1",
                   "negative log posterior along the optimisation"),
         ArraySpec("reduced_chi2", ("S", "L"), "float64", "1", "reduced chi^2 of the MAP image"),
@@ -120,6 +123,7 @@ class MapResultSet(Store):
     theta: np.ndarray
     log_posterior: np.ndarray
     best_restart: np.ndarray
+    restarts_tried: np.ndarray
     loss_trace: np.ndarray
     reduced_chi2: np.ndarray
     wall_time: np.ndarray

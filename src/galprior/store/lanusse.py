@@ -57,6 +57,9 @@ class MorphologySampleSet(Store):
                   "with its PSF, plus a noise draw of its noise power spectrum"),
         ArraySpec("flowvae_profile", ("N", "H", "W"), "float32", "image",
                   "the same draw, noise-free and unconvolved"),
+        ArraySpec("flowvae_random", ("N", "H", "W"), "float32", "image",
+                  "random Flow-VAE draw (conditions of another test galaxy), with this "
+                  "galaxy's PSF and noise"),
         ArraySpec("reconstruction", ("N", "H", "W"), "float32", "image",
                   "VAE reconstruction g(E[z | x]) convolved with the PSF"),
         ArraySpec("psf", ("N", "P", "P"), "float32", "1", "PSF image, sums to 1"),
@@ -78,6 +81,7 @@ class MorphologySampleSet(Store):
     parametric_noiseless: np.ndarray
     flowvae: np.ndarray
     flowvae_profile: np.ndarray
+    flowvae_random: np.ndarray
     reconstruction: np.ndarray
     psf: np.ndarray
     noise_sigma: np.ndarray

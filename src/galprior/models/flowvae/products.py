@@ -101,7 +101,8 @@ def make_morphology_samples(vae_dir: str | os.PathLike, flow_dir: str | os.PathL
 
     For each test galaxy: the observed stamp; its parametric model with a fresh noise
     draw; a Flow-VAE draw conditioned on its (mag, hlr, z), convolved with its PSF,
-    with a noise draw from its noise power spectrum; and its VAE reconstruction.
+    with a noise draw from its noise power spectrum; a random draw (the conditions of
+    another test galaxy) with its PSF and noise; and its VAE reconstruction.
     """
     vae = load_model(vae_dir, family="flowvae")
     flow = load_model(flow_dir, family="latent_flow")
@@ -109,6 +110,11 @@ def make_morphology_samples(vae_dir: str | os.PathLike, flow_dir: str | os.PathL
     data = tensors_of(test, size)
     profiles, latents = sample_light_profiles(vae, flow, data.conditions.numpy(), seed, device)
     flowvae, _ = observe(profiles, data.psf.numpy(), data.noise_power.numpy(), seed + 1)
+    shuffled = np.random.default_rng(seed).permutation(len(test))
+    random_profiles, _ = sample_light_profiles(vae, flow, data.conditions.numpy()[shuffled],
+                                               seed + 3, device)
+    flowvae_random, _ = observe(random_profiles, data.psf.numpy(), data.noise_power.numpy(),
+                                seed + 4)
     recon = reconstruct(vae, data.images, data.psf, device)
     recon_conv = lk.convolve_psf(torch.as_tensor(recon), data.psf).numpy()
     parametric_noiseless = lk.pad_or_crop(torch.as_tensor(test.parametric), size).numpy()
@@ -121,6 +127,7 @@ def make_morphology_samples(vae_dir: str | os.PathLike, flow_dir: str | os.PathL
         cosmos=data.images.numpy(), parametric=(parametric_noiseless + noise).astype(np.float32),
         parametric_noiseless=parametric_noiseless.astype(np.float32),
         flowvae=flowvae.astype(np.float32), flowvae_profile=profiles.astype(np.float32),
+        flowvae_random=flowvae_random.astype(np.float32),
         reconstruction=recon_conv.astype(np.float32), psf=data.psf.numpy(),
         noise_sigma=noise_sigma.astype(np.float32),
         pixel_scale=np.asarray(test.pixel_scale, np.float32),

@@ -132,7 +132,15 @@ def load_latent_prior(path: str | os.PathLike) -> LatentPrior:
         missing = {"mean", "covariance", "meta_json"} - set(data.files)
         if missing:
             raise ValueError(f"{path} lacks arrays {sorted(missing)}")
-        return LatentPrior(data["mean"], data["covariance"], json.loads(str(data["meta_json"])))
+        prior = LatentPrior(data["mean"], data["covariance"], json.loads(str(data["meta_json"])))
+    covariance = np.asarray(prior.covariance, np.float64)
+    if not np.allclose(covariance, covariance.T):
+        raise ValueError(f"{path}: covariance is not symmetric; rerun rule fit_latent_prior")
+    smallest = float(np.linalg.eigvalsh(covariance).min())
+    if smallest <= 0:
+        raise ValueError(f"{path}: covariance is not positive definite (smallest eigenvalue "
+                         f"{smallest:.3g}); rerun rule fit_latent_prior")
+    return prior
 
 
 def latent_prior_distribution(mean: np.ndarray, covariance: np.ndarray) -> pyro.distributions.MultivariateNormal:
