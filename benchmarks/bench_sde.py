@@ -40,7 +40,7 @@ from galprior.store import ScoreLensSet
 def _run(model, mocks, systems, solver, n_steps, n_samples, settings, seed):
     sim = score_simulator(mocks)
     started = time.perf_counter()
-    samples, _ = sample_sources(model, sim, mocks.lens_parameters[systems], mocks.source_parameters[systems],
+    samples, _, taken = sample_sources(model, sim, mocks.lens_parameters[systems], mocks.source_parameters[systems],
                                 mocks.observations[systems], mocks.noise_sigma[systems], solver, n_steps,
                                 n_samples, settings.max_batch, seed, **settings.options(solver))
     seconds = time.perf_counter() - started
@@ -53,7 +53,7 @@ def _run(model, mocks, systems, solver, n_steps, n_samples, settings, seed):
         with torch.no_grad():
             images = op(torch.as_tensor(samples[k])).numpy()
         chi2.append(float(np.median(reduced_chi2(mocks.observations[s], images, mocks.noise_sigma[s]))))
-    return samples, np.array(chi2), seconds
+    return samples, np.array(chi2), seconds, taken
 
 
 def main() -> None:
@@ -83,7 +83,7 @@ def main() -> None:
     print(f"score model: {model.image_size}^2 sources, sigma in [{model.sde.sigma_min:g}, "
           f"{model.sde.sigma_max:.3g}]; {len(systems)} systems x {n} samples; {args.threads} thread(s)")
 
-    em, em_chi2, em_seconds = _run(model, mocks, systems, "euler_maruyama", em_steps, n, settings, args.seed)
+    em, em_chi2, em_seconds, em_steps = _run(model, mocks, systems, "euler_maruyama", em_steps, n, settings, args.seed)
     total = len(systems) * n
     print(f"\nEuler-Maruyama, N = {em_steps} (Technique 2, p = {settings.probability}): "
           f"{total / em_seconds * 60:.1f} posterior samples per minute ({em_seconds:.1f} s for {total}); "
@@ -96,11 +96,16 @@ def main() -> None:
           f"{np.round(np.sqrt(((em_mean - truth) ** 2).mean(axis=(1, 2))), 4).tolist()}")
 
     for solver in args.solvers:
+        seen = set()
         print(f"\n{solver}: steps, score evaluations (ratio to EM), seconds, median chi2_nu, mean shift / "
               f"(MC limit {limit:.2f})")
         found = None
-        for steps in args.ladder:
-            samples, chi2, seconds = _run(model, mocks, systems, solver, steps, n, settings, args.seed + 1)
+        for requested in args.ladder:
+            samples, chi2, seconds, steps = _run(model, mocks, systems, solver, requested, n, settings,
+                                                 args.seed + 1)
+            if steps in seen:  # the stability refinement gave a grid already tried
+                continue
+            seen.add(steps)
             evals = score_evaluations(solver, steps)
             if not np.isfinite(samples).all():
                 print(f"  {steps:5d} {evals:6d} ({evals / em_steps:.3f})  diverged")

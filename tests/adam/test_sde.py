@@ -175,3 +175,22 @@ def test_step_counting_and_grid():
     assert all(a > b for a, b in zip(sigmas, sigmas[1:]))
     with pytest.raises(ValueError, match="unknown SDE solver"):
         solve("rk4", lambda x, t: x, VESDE(0.1, 1.0), (1, 1), 2)
+
+
+def test_grid_refinement_keeps_a_stiff_linear_problem_stable():
+    """dx = -lambda x (sigma / (s_N^2 + sigma^2)) d sigma, the likelihood part of the ODE:
+    unrefined Heun with few steps blows up for a large lambda, the refined grid does not."""
+    from galprior.inference.sde.solvers import heun
+
+    sde = VESDE(1e-3, 5.0)
+    lam, noise = 40.0, 0.01
+
+    def score(x, t):  # likelihood score of y = 0 with A^T A = lam
+        return -lam * x / (noise**2 + sde.sigma(t)[:, None] ** 2)
+
+    x0 = torch.ones(1, 1, dtype=torch.float64)
+    plain = heun(score, sde, x0, 20)
+    refined = heun(score, sde, x0, 20, stiffness=lam, noise_sigma=noise)
+    assert not torch.isfinite(plain).all() or plain.abs().max() > 1e3
+    assert refined.abs().max() < 1e-3   # decayed, as the exact solution (factor ~1e-60)
+    assert len(karras_sigmas(sde, 20, 7.0, lam, noise)) > 21

@@ -116,8 +116,8 @@ def test_both_modes_sample_a_linear_gaussian_posterior(mode, defaults):
 
     post = LinearGaussianPosterior()
     chianese = {**defaults["chianese"], "inference": mode}
-    chianese["paper_inference"] = {**chianese["paper_inference"], "num_warmup": 200, "num_samples": 800,
-                                   "max_tree_depth": 7}
+    chianese["paper_inference"] = {**chianese["paper_inference"], "num_warmup": 150, "num_samples": 600,
+                                   "max_tree_depth": 6}
     chianese["hmc"] = {**chianese["hmc"], "num_warmup": 100, "num_samples": 800, "metric_samples": 100,
                        "num_chains": 1}
     config = hmc_config(chianese, seed=1)

@@ -14,7 +14,6 @@ import copy
 import errno
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys

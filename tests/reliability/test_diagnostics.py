@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from galprior.inference.hmc import HmcConfig, chain_diagnostics
+from galprior.inference.hmc import chain_diagnostics
 from galprior.inference.mocks import r_hat_method, tree_depth_hits
-from galprior.metrics.lens_recovery import (flag_posteriors, recovery_summary, trusted_coverage,
-                                            trusted_posteriors)
+from galprior.metrics.lens_recovery import (POSTERIOR_COLUMNS, flag_posteriors, recovery_summary,
+                                            recovery_table, trusted_coverage, trusted_posteriors)
 from galprior.store import PosteriorSampleSet, StoreError
 
 
@@ -47,30 +46,24 @@ def test_split_r_hat_of_a_stuck_chain_is_nan_and_of_a_drifting_one_large():
     assert r_hat_method(4).endswith("4 chains, 8 half-chains")
 
 
-def test_tree_depth_hits_count_samples_at_the_step_cap():
-    nuts = HmcConfig(sampler="nuts", num_warmup=1, num_samples=4, num_chains=2, target_accept_prob=0.8,
-                     max_tree_depth=3, trajectory_length=1.0, trajectory_jitter=0.0, hessian_floor=0.1,
-                     adapt_mass_matrix=False, refine_iterations=0, metric_samples=0,
-                     metric_prior_weight=1.0, dtype="float64", seed=0)
+def test_tree_depth_hits_count_samples_at_the_step_cap(hmc_config):
+    nuts = hmc_config(sampler="nuts", max_tree_depth=3)
     evals = np.array([[7, 3, 7, 1], [2, 2, 2, 6]])  # NUTS depth 3: at most 2^3 - 1 = 7 steps
     np.testing.assert_array_equal(tree_depth_hits(evals, nuts), [2, 0])
-    hmc = HmcConfig(**{**nuts.__dict__, "sampler": "hmc"})  # HMC: at most 2^3 = 8 steps
+    hmc = hmc_config(sampler="hmc", max_tree_depth=3)  # HMC: at most 2^3 = 8 steps
     np.testing.assert_array_equal(tree_depth_hits(np.array([[7, 8, 8, 1]]), hmc), [2])
 
 
-def _table(systems=(0, 1, 2)):
-    rows = []
-    for system in systems:
-        for sigma in (0.1, 0.01):
-            for parameter in ("theta_E", "q"):
-                sampled = system in (0, 2)
-                rows.append({"system": system, "noise_sigma": sigma, "parameter": parameter,
-                             "truth": 1.0, "map": 1.01, "map_rel_error": 0.01, "snr": 20.0,
-                             "mean": 1.0 if sampled else np.nan, "q16": 0.9 if sampled else np.nan,
-                             "q50": 1.0 if sampled else np.nan, "q84": 1.1 if sampled else np.nan,
-                             "mean_rel_error": 0.0 if sampled else np.nan,
-                             "in68": True if sampled else np.nan, "in95": True if sampled else np.nan})
-    return pd.DataFrame(rows)
+def _table():
+    """A recovery table of systems 0-2 at two noise levels; system 1 was not sampled."""
+    rng = np.random.default_rng(1)
+    table = recovery_table(np.ones((3, 2)), np.full((3, 2, 2), 1.01), rng.normal(1.0, 0.1, (3, 2, 200, 2)),
+                           ["theta_E", "q"], [0.1, 0.01])
+    unsampled = table["system"] == 1
+    table[[c for c in POSTERIOR_COLUMNS if c in table]] = table[
+        [c for c in POSTERIOR_COLUMNS if c in table]].astype(float)
+    table.loc[unsampled, [c for c in POSTERIOR_COLUMNS if c in table]] = np.nan
+    return table.assign(snr=20.0)
 
 
 THRESHOLDS = {"r_hat_max": 1.1, "ess_min": 100, "divergences_max": 0,

@@ -38,6 +38,9 @@ import numpy as np
 import pytest
 import zarr
 
+# Snakemake leaves a timestamp file inside directory outputs; zarr warns about it.
+pytestmark = pytest.mark.filterwarnings("ignore:Object at .snakemake_timestamp")
+
 REPO = Path(__file__).resolve().parents[2]
 CI_PRESET = REPO / "config" / "presets" / "ci.yaml"
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -241,10 +244,11 @@ def run_with_faults(workdir: Path, plan: dict, seed: int, kill_snakemake: bool =
             snakemake_kills += 1
             returncode = None
         else:
-            result = subprocess.run(command, cwd=workdir, env=env, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, timeout=ROUND_TIMEOUT)
-            (workdir / f"round{rounds}.log").write_text(result.stdout)
-            returncode = result.returncode
+            # output to a file, not a pipe: a worker process orphaned by a kill would hold
+            # a pipe open and the test would wait for it forever
+            with open(workdir / f"round{rounds}.log", "w") as out:
+                returncode = subprocess.run(command, cwd=workdir, env=env, stdout=out,
+                                            stderr=subprocess.STDOUT, timeout=ROUND_TIMEOUT).returncode
         assert incomplete_outputs(workdir) == [], f"after round {rounds}"
         assert readers_that_met_incomplete_stores(workdir) == [], f"after round {rounds}"
         if returncode == 0:

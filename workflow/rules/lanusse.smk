@@ -38,11 +38,6 @@ if "lanusse" in config["systems"]:
                                                      "galsim_model", *LANUSSE_FIGURES)])
 
 
-def lanusse_report(key, caption, subcategory):
-    return report(LANUSSE[key], caption=f"../report/{caption}.rst",
-                  category=PAPERS["lanusse"], subcategory=subcategory)
-
-
 rule train_flow_vae:
     # Sec. 4.2.1 / Table 1: ResNet VAE with PSF input, PSF-convolved Fourier likelihood,
     # free bits, TV and the two annealed training aids. Resumes from results/checkpoints/.
@@ -59,8 +54,8 @@ rule train_flow_vae:
         training=config["lanusse"]["vae"]["training"],
         seed=config["seed"] + 20,
         device=config["device"],
-        checkpoint_dir=out("checkpoints", "flowvae-" + settings_hash(
-            config["lanusse"]["vae"], config["lanusse"]["image_size"], config["galaxies"])),
+        checkpoint_dir=out("checkpoints", "flowvae-{}".format(settings_hash(
+            config["lanusse"]["vae"], config["lanusse"]["image_size"], config["galaxies"]))),
     log:
         log_path("train_flow_vae"),
     benchmark:
@@ -93,8 +88,9 @@ rule train_latent_flow:
         training=config["lanusse"]["flow"]["training"],
         seed=config["seed"] + 21,
         device=config["device"],
-        checkpoint_dir=out("checkpoints", "latent-flow-" + settings_hash(
-            config["lanusse"], config["galaxies"])),
+        checkpoint_dir=out("checkpoints", "latent-flow-{}".format(settings_hash(
+            config["lanusse"]["flow"], config["lanusse"]["vae"], config["lanusse"]["image_size"],
+            config["galaxies"]))),
     log:
         log_path("train_latent_flow"),
     benchmark:
@@ -161,8 +157,10 @@ rule summarise_morphology:
         samples=LANUSSE["samples"],
     output:
         morphology=LANUSSE["morphology"],
-        summary=lanusse_report("summary", "lanusse_morphology_summary", "Figures 6, 8, 9 (table)"),
-        tests=lanusse_report("tests", "lanusse_two_sample_tests", "Two-sample tests"),
+        summary=report(LANUSSE["summary"], caption="../report/lanusse_morphology_summary.rst",
+                       category=PAPERS["lanusse"], subcategory="Figures 6-9 (table)"),
+        tests=report(LANUSSE["tests"], caption="../report/lanusse_two_sample_tests.rst",
+                     category=PAPERS["lanusse"], subcategory="Two-sample tests"),
         conditioning=LANUSSE["conditioning"],
     params:
         options=config["lanusse"]["morphology"],
@@ -189,7 +187,8 @@ rule plot_lanusse_figures:
         vae_history=LANUSSE["vae_history"],
         flow_history=LANUSSE["flow_history"],
     output:
-        **{key: lanusse_report(key, f"lanusse_{key}", subcategory)
+        **{key: report(LANUSSE[key], caption=f"../report/lanusse_{key}.rst",
+                       category=PAPERS["lanusse"], subcategory=subcategory)
            for key, subcategory in LANUSSE_FIGURES.items()},
     params:
         n_examples=config["lanusse"]["n_examples"],

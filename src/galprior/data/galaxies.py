@@ -142,6 +142,20 @@ COSMOS_DEFAULTS = {"directory": None, "catalogue_file": "real_galaxy_catalog_25.
                    "max_galaxies": None, "batch_size": 500}
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: end the worker when the job process dies (Linux PR_SET_PDEATHSIG).
+
+    A job killed with SIGKILL (out of memory, pre-emption of one process) cannot shut
+    its pool down; without this its workers would wait for work forever.
+    """
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def simulated_batches(options: dict[str, Any], *, stamp_size: int | None, psf_size: int,
                       seed: int, shard: int = 0, n_shards: int = 1) -> Iterator[list[RawStamp]]:
     """Endless batches of simulated stamps (the caller enforces ``max_galaxies``).
@@ -160,7 +174,7 @@ def simulated_batches(options: dict[str, Any], *, stamp_size: int | None, psf_si
         for batch in numbers:
             yield draw(batch)
         return
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=_die_with_parent) as pool:
         pending: deque = deque(pool.submit(draw, next(numbers)) for _ in range(workers))
         try:
             while True:

@@ -45,11 +45,37 @@ ENV_VAR = "GALPRIOR_FAULT_PLAN"
 _state: dict = {}
 
 
+def _descendants(pid: int) -> list[int]:
+    """Process ids of every descendant of ``pid`` (Linux ``/proc``), children first."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def _kill(where: str) -> None:
-    """Write the marker of this attempt, then SIGKILL this process."""
+    """Write the marker of this attempt, then SIGKILL this process and its descendants.
+
+    The descendants (worker processes) go first, as a cluster's pre-emption kills every
+    process of a job (its cgroup) at once.
+    """
     marker = Path(_state["marker"])
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(where)
+    for pid in _descendants(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
     os.kill(os.getpid(), signal.SIGKILL)
 
 

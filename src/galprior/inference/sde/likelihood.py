@@ -19,7 +19,7 @@ import math
 
 from torch import Tensor
 
-__all__ = ["convolved_log_likelihood", "convolved_likelihood_score"]
+__all__ = ["convolved_log_likelihood", "convolved_likelihood_score", "largest_eigenvalue"]
 
 
 def _variance(sigma_noise: Tensor | float, sigma_t: Tensor, ndim: int) -> Tensor:
@@ -46,3 +46,24 @@ def convolved_likelihood_score(x: Tensor, y: Tensor, operator, sigma_noise: Tens
     """A^T (y - A x) / (sigma_N^2 + sigma_t^2), shape of x (eq. 19)."""
     r = y - operator.forward(x)
     return operator.adjoint(r / _variance(sigma_noise, sigma_t, r.ndim))
+
+
+def largest_eigenvalue(operator, n_iter: int = 30, seed: int = 0) -> Tensor:
+    """Largest eigenvalue of A^T A for every batch item (B,), by power iteration.
+
+    It sets the stiffness of the likelihood term: an explicit step of the reverse SDE
+    is stable only while step x lambda_max / (sigma_N^2 + sigma^2) stays below ~2
+    (``solvers``). Unit: (image unit / source unit)^2.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand((operator.batch_size, *operator.source_shape), generator=gen,
+                   dtype=operator.beta_x.dtype).to(operator.beta_x.device)
+    lam = torch.zeros(operator.batch_size, dtype=x.dtype, device=x.device)
+    with torch.no_grad():
+        for _ in range(n_iter):
+            x = operator.adjoint(operator.forward(x))
+            lam = x.reshape(len(x), -1).norm(dim=-1)
+            x = x / lam.clamp_min(1e-30).reshape(-1, *([1] * (x.ndim - 1)))
+    return lam

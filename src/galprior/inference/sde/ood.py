@@ -62,7 +62,7 @@ def ood_experiment(model, mocks: ScoreLensSet, system: int, glyph: str, noise_le
     noise = torch.randn(clean.shape, generator=gen).numpy()
     obs = (clean + levels[:, None, None] * noise).astype(np.float32)
     n_steps = settings.n_steps(solver, size * size, model.sde.sigma_min, model.sde.sigma_max)
-    samples, _ = sample_sources(model, sim, lens, src, obs, levels, solver, n_steps, n_samples,
+    samples, _, n_steps = sample_sources(model, sim, lens, src, obs, levels, solver, n_steps, n_samples,
                                 settings.max_batch, seed + 1, device=device, **settings.options(solver))
     chi2 = np.zeros((len(levels), n_samples))
     for i in range(len(levels)):

@@ -44,8 +44,8 @@ from galprior.models.score.network import ScoreUNet
 from galprior.models.score.sde import technique2_probability, technique2_steps
 from galprior.store import ScoreLensSet, SdePosteriorSet
 
-from .likelihood import convolved_likelihood_score
-from .solvers import SOLVERS, score_evaluations, solve
+from .likelihood import convolved_likelihood_score, largest_eigenvalue
+from .solvers import SOLVERS, score_evaluations, solve, steps_taken
 
 __all__ = ["SdeSettings", "PosteriorScore", "score_simulator", "sample_sources", "sample_mocks",
            "map_lens", "truth_sources"]
@@ -112,10 +112,15 @@ def truth_sources(mocks: ScoreLensSet, size: int) -> np.ndarray:
 def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: np.ndarray,
                    source_parameters: np.ndarray, observations: np.ndarray, noise_sigma: np.ndarray,
                    solver: str, n_steps: int, n_samples: int, max_batch: int, seed: int,
-                   device: torch.device | str = "cpu", **options) -> tuple[np.ndarray, np.ndarray]:
+                   device: torch.device | str = "cpu", **options) -> tuple[np.ndarray, np.ndarray, int]:
     """``n_samples`` posterior samples of each of S systems.
 
-    Returns samples (S, n_samples, M, M) float32 and the wall time per system (S,) in s.
+    The largest eigenvalue of A^T A of each batch (power iteration) is passed to the
+    solver as ``stiffness``, which refines its grid where the likelihood step would be
+    unstable (``solvers`` module docstring).
+
+    Returns samples (S, n_samples, M, M) float32, the wall time per system (S,) in s, and
+    the largest number of steps taken by a batch.
     """
     model = model.to(device).eval()
     size = model.image_size
@@ -126,6 +131,7 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
     wall = np.zeros(n_sys)
     generator = torch.Generator().manual_seed(seed)
     chunks = range(0, len(pairs), max_batch)
+    taken = 0
     for start in tqdm(chunks, desc=f"{solver} ({n_steps} steps)", leave=False):
         idx = pairs[start:start + max_batch]
         started = time.perf_counter()
@@ -134,11 +140,15 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
                              (size, size))
         score = PosteriorScore(model, op, torch.as_tensor(observations[idx], dtype=dtype, device=device),
                                torch.as_tensor(noise_sigma[idx], dtype=dtype, device=device))
+        stiffness = float(largest_eigenvalue(op).max())
+        noise = float(np.min(noise_sigma[idx]))
+        taken = max(taken, steps_taken(solver, model.sde, n_steps, stiffness, noise, **options))
         x = solve(solver, score, model.sde, (len(idx), size, size), n_steps, generator=generator,
-                  dtype=dtype, device=device, progress=len(chunks) == 1, **options)
+                  dtype=dtype, device=device, progress=len(chunks) == 1, stiffness=stiffness,
+                  noise_sigma=noise, **options)
         samples[start:start + len(idx)] = x.cpu().numpy()
-        np.add.at(wall, idx, (time.perf_counter() - started) / len(idx) * n_samples)
-    return samples.reshape(n_sys, n_samples, size, size), wall
+        np.add.at(wall, idx, (time.perf_counter() - started) / len(idx))  # each pair's share
+    return samples.reshape(n_sys, n_samples, size, size), wall, taken
 
 
 def map_lens(mocks: ScoreLensSet, source_model, priors, map_config,
@@ -187,14 +197,19 @@ def sample_mocks(model: ScoreUNet, mocks: ScoreLensSet, settings: SdeSettings, s
     p_n = float(technique2_probability(n_steps, n_dim, sde.sigma_min, sde.sigma_max))
     logger.info("%s, %s lens: %d steps (Technique-2 p(N) = %.3f at n = %d), %d samples x %d systems",
                 solver, lens, n_steps, p_n, n_dim, settings.n_samples, len(mocks.observations))
-    samples, wall = sample_sources(
+    samples, wall, taken = sample_sources(
         model, score_simulator(mocks, device=device), np.asarray(lens_parameters), np.asarray(source_parameters),
         mocks.observations, mocks.noise_sigma, solver, n_steps, settings.n_samples, settings.max_batch,
         seed, device=device, **settings.options(solver))
+    if taken != n_steps:
+        logger.info("%s took %d steps (%d requested) to keep the likelihood step stable", solver, taken, n_steps)
+    requested, n_steps = n_steps, taken
+    p_n = float(technique2_probability(n_steps, n_dim, sde.sigma_min, sde.sigma_max))
     return SdePosteriorSet(
         samples=samples, lens_parameters=np.asarray(lens_parameters, np.float64),
         source_parameters=np.asarray(source_parameters, np.float64), wall_time=wall,
-        attrs={"solver": solver, "n_steps": n_steps, "score_evaluations": score_evaluations(solver, n_steps),
+        attrs={"solver": solver, "n_steps": n_steps, "n_steps_requested": requested,
+               "score_evaluations": score_evaluations(solver, n_steps),
                "lens": lens, "technique2_probability": p_n, "n_dim": n_dim,
                "sigma_min": sde.sigma_min, "sigma_max": sde.sigma_max,
                "solver_options": settings.options(solver),

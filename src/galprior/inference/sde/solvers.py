@@ -13,6 +13,15 @@ and Heun (faster), all driven by a score function ``score(x, t)`` of x (B, ...) 
   sigma_N = 0 (last step Euler, i.e. Tweedie's denoising), with optional stochastic
   "churn" (noise added back at each step, S_churn / N). 2N - 1 score evaluations.
 
+Stiffness. The likelihood term A^T (y - A x) / (sigma_N^2 + sigma^2) is linear in x with
+curvature up to lambda_max(A^T A) / (sigma_N^2 + sigma^2): an explicit step is stable only
+while h lambda_max / (sigma_N^2 + sigma^2) < 2 (h: the step in sigma^2). Given
+``stiffness`` = lambda_max and ``noise_sigma``, every solver refines its grid so that this
+stays below ``stability`` (default 1, a factor 2 of margin): Euler-Maruyama and the
+predictor-corrector take N = max(N, ceil(2 ln(sigma_max/sigma_min) lambda_max / stability)),
+Heun splits each interval of its grid into as many pieces as needed (an adaptive grid).
+:func:`steps_taken` returns the step count actually used.
+
 Why our own code: each is a dozen lines around the score function, and they must count
 score evaluations identically for the comparison at equal cost (bench_sde.py).
 Every solver starts from x_1 ~ N(0, sigma_max^2 1) (p_1 of the VE SDE, paper sec. 2.1).
@@ -29,7 +38,8 @@ from tqdm.auto import tqdm
 
 from galprior.models.score.sde import VESDE
 
-__all__ = ["SOLVERS", "euler_maruyama", "predictor_corrector", "heun", "score_evaluations", "solve"]
+__all__ = ["SOLVERS", "euler_maruyama", "predictor_corrector", "heun", "score_evaluations", "solve",
+           "steps_taken", "stable_steps", "karras_sigmas"]
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -46,10 +56,21 @@ def _broadcast(v: Tensor, x: Tensor) -> Tensor:
     return v.reshape(-1, *([1] * (x.ndim - 1)))
 
 
+def stable_steps(sde: VESDE, n_steps: int, stiffness: float | None, stability: float = 1.0) -> int:
+    """Uniform-in-t step count of EM / predictor-corrector, raised to keep the likelihood
+    step g^2 dt lambda_max / (sigma_N^2 + sigma^2) <= 2 ln(sigma_max/sigma_min) lambda_max / N
+    below ``stability``: N >= 2 ln(sigma_max / sigma_min) lambda_max / stability."""
+    if not stiffness:
+        return n_steps
+    return max(n_steps, math.ceil(2 * sde.log_ratio * stiffness / stability))
+
+
 @torch.no_grad()
 def euler_maruyama(score: ScoreFn, sde: VESDE, x: Tensor, n_steps: int,
-                   generator: torch.Generator | None = None, progress: bool = False, **_) -> Tensor:
-    """Eq. 20 from t = 1 to t = 0 in ``n_steps`` steps."""
+                   generator: torch.Generator | None = None, progress: bool = False,
+                   stiffness: float | None = None, **_) -> Tensor:
+    """Eq. 20 from t = 1 to t = 0 in ``n_steps`` steps (more if ``stiffness`` needs them)."""
+    n_steps = stable_steps(sde, n_steps, stiffness)
     dt = 1.0 / n_steps
     for i in tqdm(range(n_steps), desc="Euler-Maruyama", disable=not progress, leave=False):
         t = _times(x, 1.0 - i * dt)
@@ -61,8 +82,9 @@ def euler_maruyama(score: ScoreFn, sde: VESDE, x: Tensor, n_steps: int,
 @torch.no_grad()
 def predictor_corrector(score: ScoreFn, sde: VESDE, x: Tensor, n_steps: int,
                         generator: torch.Generator | None = None, progress: bool = False,
-                        snr: float = 0.16, **_) -> Tensor:
+                        snr: float = 0.16, stiffness: float | None = None, **_) -> Tensor:
     """Song et al. 2021 Alg. 2 (VE): Langevin corrector + reverse-diffusion predictor."""
+    n_steps = stable_steps(sde, n_steps, stiffness)
     dt = 1.0 / n_steps
     for i in tqdm(range(n_steps), desc="predictor-corrector", disable=not progress, leave=False):
         t = _times(x, 1.0 - i * dt)
@@ -77,20 +99,37 @@ def predictor_corrector(score: ScoreFn, sde: VESDE, x: Tensor, n_steps: int,
     return x
 
 
-def karras_sigmas(sde: VESDE, n_steps: int, rho: float) -> list[float]:
-    """The noise levels sigma_0 = sigma_max > ... > sigma_{N-1} = sigma_min, sigma_N = 0."""
+def karras_sigmas(sde: VESDE, n_steps: int, rho: float, stiffness: float | None = None,
+                  noise_sigma: float = 0.0, stability: float = 1.5) -> list[float]:
+    """The noise levels sigma_0 = sigma_max > ... > sigma_{N-1} = sigma_min, sigma_N = 0.
+
+    With ``stiffness`` (lambda_max of A^T A), an interval [s1, s0] where Heun's
+    z = |s0 - s1| lambda max_{s in {s0, s1}} s / (noise_sigma^2 + s^2) (the step times the
+    largest curvature of the likelihood term of dx/dsigma) exceeds ``stability`` is split
+    evenly into ceil(z / stability) pieces (explicit Heun is stable for z < 2).
+    """
     if n_steps < 2:
         raise ValueError(f"the Heun solver needs at least 2 steps, got {n_steps}")
     a, b = sde.sigma_max ** (1 / rho), sde.sigma_min ** (1 / rho)
-    return [(a + i / (n_steps - 1) * (b - a)) ** rho for i in range(n_steps)] + [0.0]
+    grid = [(a + i / (n_steps - 1) * (b - a)) ** rho for i in range(n_steps)]
+    if stiffness:
+        refined = [grid[0]]
+        for s0, s1 in zip(grid[:-1], grid[1:]):
+            curvature = max(s / (noise_sigma**2 + s**2) for s in (s0, s1))
+            k = max(1, math.ceil((s0 - s1) * stiffness * curvature / stability))
+            refined += [s0 - (j / k) * (s0 - s1) for j in range(1, k + 1)]
+        grid = refined
+    return grid + [0.0]
 
 
 @torch.no_grad()
 def heun(score: ScoreFn, sde: VESDE, x: Tensor, n_steps: int,
          generator: torch.Generator | None = None, progress: bool = False,
-         rho: float = 7.0, churn: float = 0.0, **_) -> Tensor:
+         rho: float = 7.0, churn: float = 0.0, stiffness: float | None = None,
+         noise_sigma: float = 0.0, **_) -> Tensor:
     """Karras et al. 2022 Alg. 2 on the sigma grid of :func:`karras_sigmas`."""
-    sigmas = karras_sigmas(sde, n_steps, rho)
+    sigmas = karras_sigmas(sde, n_steps, rho, stiffness, noise_sigma)
+    n_steps = len(sigmas) - 1
     gamma = min(churn / n_steps, math.sqrt(2.0) - 1.0)
 
     def derivative(x_: Tensor, sigma: float) -> Tensor:
@@ -115,6 +154,14 @@ SOLVERS: dict[str, Callable[..., Tensor]] = {
     "predictor_corrector": predictor_corrector,
     "heun": heun,
 }
+
+
+def steps_taken(solver: str, sde: VESDE, n_steps: int, stiffness: float | None = None,
+                noise_sigma: float = 0.0, rho: float = 7.0, **_) -> int:
+    """Steps ``solver`` takes for ``n_steps`` requested, after the stability refinement."""
+    if solver == "heun":
+        return len(karras_sigmas(sde, n_steps, rho, stiffness, noise_sigma)) - 1
+    return stable_steps(sde, n_steps, stiffness)
 
 
 def score_evaluations(solver: str, n_steps: int) -> int:
