@@ -28,7 +28,6 @@ from torch import nn
 from galprior.config import schema_defaults
 from galprior.inference.hmc import sample_posterior
 from galprior.inference.map import constrained_numpy, fit_map, repeat_for_restarts
-from galprior.inference.model import render_model_image
 from galprior.inference.modes import MODES, hmc_config, map_config
 from galprior.inference.potential import FlatPosterior
 from galprior.lensing.priors import LensSourcePrior

@@ -87,3 +87,21 @@ def test_metrics_table():
     assert t2["roundness_reconstruction"] == pytest.approx(0.5, rel=1e-5)
     assert np.isnan(table.iloc[0]["e_rmse_regressor"])
     assert roundness_ratio(e_true, e_true) == 1.0 and ellipticity_rmse(e_true, e_true) == 0.0
+
+
+def test_figures_draw_from_an_evaluation(tmp_path):
+    import pandas as pd
+
+    from galprior.plots import nguyen as figures
+
+    rng = np.random.default_rng(0)
+    e_true = rng.normal(0, 0.2, (40, 2)).astype(np.float32)
+    ev = _evaluation(e_true, 0.5 * e_true, e_true + rng.normal(0, 0.05, e_true.shape).astype(np.float32))
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [2.0, 1.0], "val_loss": [2.5, 1.5], "val_mse": [2.0, 1.0], "val_kl": [5.0, 6.0]})
+    for name, fig in {
+        "fig11": figures.deblend_examples_figure(ev), "fig12": figures.regressor_sticks_figure(ev),
+        "fig13": figures.similarity_figure({"lsst": ev}), "fig15": figures.ellipticity_scatter_figure(ev, "t"),
+        "fig16": figures.ellipticity_distribution_figure(ev, "t"), "fig22": figures.loss_figure({"training 1": history}),
+    }.items():
+        fig.savefig(tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000

@@ -3,7 +3,7 @@
 The harness runs the whole CI preset in a fresh folder with a *fault plan*
 (:mod:`galprior.store.faults`, armed through ``GALPRIOR_FAULT_PLAN``): for every rule,
 one of its jobs (seeded choice) kills itself with SIGKILL at a seeded point -- a time
-drawn in its running time (taken from the undisturbed run's log), or inside the k-th
+drawn in its running time (from the undisturbed run's Snakemake metadata), or inside the k-th
 atomic write of the job (a store, a training checkpoint) with the temporary cut to half.
 The Snakemake process itself is killed too (with its whole process group, as a lost
 login node would be), then ``--unlock`` is run as the README says. After every round
@@ -272,11 +272,11 @@ def _check_every_planned_kill(plan: dict, state: Path) -> None:
 def _faulted_run_matches(ci_run: Path, workdir: Path, points_per_rule: int, seed: int) -> dict:
     plan = fault_plan(ci_run, points_per_rule, seed)
     counts = run_with_faults(workdir, plan, seed)
-    _check_every_planned_kill(plan, workdir / "faults")
     rules = {job.split("/")[0] for job in plan}
+    (workdir / "fault_counts.json").write_text(json.dumps({**counts, "rules": len(rules)}, indent=1))
+    _check_every_planned_kill(plan, workdir / "faults")
     assert rules == set(_job_logs(ci_run)), "every rule of the DAG has a planned kill"
     assert output_differences(workdir, ci_run) == []
-    (workdir / "fault_counts.json").write_text(json.dumps({**counts, "rules": len(rules)}, indent=1))
     return counts
 
 

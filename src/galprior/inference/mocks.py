@@ -100,11 +100,18 @@ def map_fit_mocks(mocks: MockLensSet, source: SourceModel, priors: LensSourcePri
         source_plane_truth=source_plane_image(mocks.sources, mocks.source_parameters,
                                               plane_size, plane_pixels),
         attrs={"source_plane_size": plane_size,
+               "parameter_convention": mocks.attrs["parameter_convention"],  # r_Ein of eqs. 11-12
                "lens_parameter_names": list(LENS_PARAMETER_NAMES),
                "source_parameter_names": list(SOURCE_PARAMETER_NAMES),
                "map_config": dataclasses.asdict(config),
                "noise_sigma": mocks.noise_sigma.tolist()},
     )
+
+
+def _min_defined(values: np.ndarray) -> float:
+    """Smallest non-NaN value, NaN when none is defined (for the log)."""
+    defined = values[~np.isnan(values)]
+    return float(defined.min()) if defined.size else float("nan")
 
 
 def tree_depth_hits(grad_evals: np.ndarray, config: HmcConfig) -> np.ndarray:
@@ -164,7 +171,7 @@ def sample_mocks(mocks: MockLensSet, map_result: MapResultSet, source: SourceMod
         results[s, level] = (physical, r_hat, ess, out)
         logger.info("system %d level %d: %.0f s, %.1f gradients/sample, min ESS %.0f, "
                     "divergences %s", s, level, out.wall_time, out.grad_evals.mean(),
-                    np.nanmin(ess[:len(LENS_PARAMETER_NAMES)], initial=np.inf), out.divergences.tolist())
+                    _min_defined(ess[:len(LENS_PARAMETER_NAMES)]), out.divergences.tolist())
 
     def grid(fn, dtype=np.float64):
         return np.asarray([[fn(results[s, level]) for level in range(n_lev)] for s in systems],
@@ -180,6 +187,7 @@ def sample_mocks(mocks: MockLensSet, map_result: MapResultSet, source: SourceMod
         step_size=grid(lambda r: r[3].step_size),
         wall_time=grid(lambda r: r[3].wall_time),
         attrs={"parameter_names": list(names), "hmc_config": dataclasses.asdict(config),
+               "parameter_convention": mocks.attrs["parameter_convention"],
                "noise_sigma": mocks.noise_sigma.tolist(), "systems": list(systems),
                "r_hat_method": r_hat_method(config.num_chains)},
     )

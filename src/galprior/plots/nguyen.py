@@ -106,15 +106,14 @@ def similarity_figure(evaluations: dict):
 
 
 def _contour(ax, d: np.ndarray, color: str, label: str) -> None:
-    """1σ, 2σ, 3σ contours (68, 95, 99.7 % mass) of a 2-D histogram of Δe."""
-    h, xe, ye = np.histogram2d(d[:, 0], d[:, 1], bins=30, range=[[-0.6, 0.6], [-0.6, 0.6]])
-    flat = np.sort(h.ravel())[::-1]
-    cum = np.cumsum(flat) / max(flat.sum(), 1)
-    levels = sorted({flat[min(np.searchsorted(cum, p), len(flat) - 1)] for p in (0.997, 0.95, 0.68)})
-    levels = [lv for lv in levels if lv > 0]
-    if len(levels) >= 1:
-        ax.contour(0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]), h.T, levels=levels, colors=color, linewidths=1)
-    ax.plot([], [], color=color, label=label)
+    """1σ, 2σ, 3σ ellipses of the sample covariance of Δe, centred on its mean (Fig. 15, last panel)."""
+    mean = d.mean(axis=0)
+    values, vectors = np.linalg.eigh(np.cov(d.T))
+    t = np.linspace(0, 2 * np.pi, 200)
+    circle = np.stack([np.cos(t), np.sin(t)])
+    for k, ls in ((1, "-"), (2, "--"), (3, ":")):
+        path = vectors @ (k * np.sqrt(np.clip(values, 0, None))[:, None] * circle)
+        ax.plot(mean[0] + path[0], mean[1] + path[1], color=color, ls=ls, lw=1.2, label=label if k == 1 else None)
 
 
 def ellipticity_scatter_figure(ev: DeblendEvaluation, title: str):
@@ -137,7 +136,7 @@ def ellipticity_scatter_figure(ev: DeblendEvaluation, title: str):
     axes[3].set_ylabel("Δe2")
     axes[3].axhline(0, color="k", lw=0.5)
     axes[3].axvline(0, color="k", lw=0.5)
-    axes[3].set_title("1, 2, 3σ contours of Δe", fontsize=9)
+    axes[3].set_title("Δe: 1σ (solid), 2σ, 3σ covariance ellipses", fontsize=9)
     axes[0].legend(fontsize=7, markerscale=3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
