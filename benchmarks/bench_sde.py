@@ -64,8 +64,10 @@ def main() -> None:
     parser.add_argument("--systems", type=int, nargs="+", default=None, help="mock systems (default: all)")
     parser.add_argument("--n-samples", type=int, default=defaults["n_samples"])
     parser.add_argument("--em-steps", type=int, default=None, help="default: Technique 2")
-    parser.add_argument("--ladder", type=int, nargs="+", default=[10, 15, 20, 30, 40, 60, 80, 120])
+    parser.add_argument("--ladder", type=int, nargs="+", default=[10, 15, 20, 30, 40, 60, 80, 120],
+                        help="requested steps (refined where the likelihood step would be unstable)")
     parser.add_argument("--solvers", nargs="+", default=["heun", "predictor_corrector"])
+    parser.add_argument("--churn", type=float, default=None, help="Heun S_churn (default: the schema's)")
     parser.add_argument("--chi2-tolerance", type=float, default=0.03)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -76,7 +78,9 @@ def main() -> None:
     model = load_model(args.model, family="score")
     mocks = ScoreLensSet.load(args.mocks)
     systems = np.array(args.systems if args.systems is not None else range(len(mocks.observations)))
-    settings = SdeSettings(**{**defaults, "steps": {**defaults["steps"], "euler_maruyama": args.em_steps}})
+    heun = {**defaults["heun"], **({"churn": args.churn} if args.churn is not None else {})}
+    settings = SdeSettings(**{**defaults, "heun": heun,
+                              "steps": {**defaults["steps"], "euler_maruyama": args.em_steps}})
     n_dim = model.image_size**2
     em_steps = settings.n_steps("euler_maruyama", n_dim, model.sde.sigma_min, model.sde.sigma_max)
     n = args.n_samples

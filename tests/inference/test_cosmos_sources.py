@@ -42,7 +42,7 @@ def test_simulated_vae_fits_mocks_of_real_cosmos_sources(tmp_path, defaults, def
     assert real.attrs["source"] == "cosmos"
     mocks = chianese_mock_set(real, n_systems=2, noise_sigma=[0.1, 0.03], n_pix=48,
                               pixel_scale=0.16, psf_sigma=0.1,
-                              fill_fraction=1 / 3, prior=default_prior, seed=1)
+                              fill_fraction=1 / 3, require_detection=True, prior=default_prior, seed=1)
     source = load_source_model(model_dir, tmp_path / "prior.npz")
     fits = map_fit_mocks(mocks, source, default_prior,
                          map_config(n_restarts=2, n_steps_lens=15, n_steps_all=15))

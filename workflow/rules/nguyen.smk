@@ -6,6 +6,11 @@
 NGUYEN_CFG = config["nguyen"]
 NGUYEN_REAL = NGUYEN_CFG["des"]["real"]
 NGUYEN_HAS_REAL = bool(NGUYEN_REAL["catalogue"] and NGUYEN_REAL["cutouts"])
+if bool(NGUYEN_REAL["catalogue"]) != bool(NGUYEN_REAL["cutouts"]):
+    raise ValueError("nguyen.des.real: set both 'catalogue' and 'cutouts' (or neither), got "
+                     f"catalogue={NGUYEN_REAL['catalogue']!r}, cutouts={NGUYEN_REAL['cutouts']!r}")
+if NGUYEN_CFG["catalogue"]["source"] == "file" and not NGUYEN_CFG["catalogue"]["file"]:
+    raise ValueError("nguyen.catalogue.source is 'file' but nguyen.catalogue.file is empty: name a CatSim FITS table")
 # networks trained per survey: LSST always; DES-like when the report's better option is chosen
 NGUYEN_MODELS = ["lsst"] + (["des"] if NGUYEN_CFG["des"]["u_band"] == "des_training" else [])
 # evaluated data sets and the survey whose networks read them

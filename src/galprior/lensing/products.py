@@ -98,8 +98,8 @@ def showcase_order(sources: np.ndarray) -> np.ndarray:
 
 def chianese_mock_set(
     galaxies: GalaxySet, *, n_systems: int, noise_sigma: list[float], n_pix: int,
-    pixel_scale: float, psf_sigma: float, fill_fraction: float,
-    prior: LensSourcePrior, seed: int,
+    pixel_scale: float, psf_sigma: float, fill_fraction: float, require_detection: bool,
+    prior: LensSourcePrior, seed: int, max_redraws: int = 50,
 ) -> MockLensSet:
     """Mock lenses of Chianese et al. 2020 section 5.1.
 
@@ -107,7 +107,11 @@ def chianese_mock_set(
     with most substructure (:func:`showcase_order`). Each test galaxy is denoised and
     rescaled to fill the central ``fill_fraction`` of its stamp (:func:`galprior.lensing.mocks.fill_stamp`); intensity iota, scale s and
     position come from the source prior (eqs. 14-16) and the lens from eqs. 18-23, all
-    drawn from ``prior`` (the prior the inference scores). The stored
+    drawn from ``prior`` (the prior the inference scores). With ``require_detection``
+    a system whose eq. 25 mask is empty at some noise level (S/N 0: no pixel of the
+    blurred observation above the noise, a lens nobody would have found) gets new lens
+    and source parameters, up to ``max_redraws`` times: the mock population is the prior
+    conditioned on detection (the paper is silent; its systems are visible lenses). The stored
     ``einstein_radius`` is the paper's r_Ein (eqs. 11-12, attribute
     ``parameter_convention``); S/N by eqs. 24-25 on the noisy observations.
     """
@@ -119,11 +123,23 @@ def chianese_mock_set(
     index, sources = index[order], sources[order]
     source_params = prior.sample_source(n_systems, rng)
     lens_params = prior.sample_lens(n_systems, rng)
-    out = render_mock_lenses(sources, lens_params, source_params,
-                             noise_sigma=tuple(noise_sigma), n_pix=n_pix,
-                             pixel_scale=pixel_scale, psf_sigma=psf_sigma,
-                             seed=int(rng.integers(2**31)),
-                             parameter_convention=CHIANESE_CONVENTION)
+    render = dict(noise_sigma=tuple(noise_sigma), n_pix=n_pix, pixel_scale=pixel_scale, psf_sigma=psf_sigma,
+                  parameter_convention=CHIANESE_CONVENTION)
+    noise_seed = int(rng.integers(2**31))
+    out = render_mock_lenses(sources, lens_params, source_params, seed=noise_seed, **render)
+    for _ in range(max_redraws if require_detection else 0):
+        undetected = np.nonzero((out["snr"] <= 0).any(axis=1))[0]
+        if len(undetected) == 0:
+            break
+        logger.info("systems %s have an empty eq. 25 mask at some noise level: new lens and source "
+                    "parameters for them", undetected.tolist())
+        source_params[undetected] = prior.sample_source(len(undetected), rng)
+        lens_params[undetected] = prior.sample_lens(len(undetected), rng)
+        out = render_mock_lenses(sources, lens_params, source_params, seed=noise_seed, **render)
+    else:
+        if require_detection and (out["snr"] <= 0).any():
+            raise ValueError(f"no detectable draw after {max_redraws} tries for systems "
+                             f"{np.nonzero((out['snr'] <= 0).any(axis=1))[0].tolist()}: check the priors block")
     return MockLensSet(
         observations=out["observations"].astype(np.float32),
         noiseless=out["noiseless"].astype(np.float32),

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from galprior.models.score.sde import VESDE
 
 __all__ = ["SOLVERS", "euler_maruyama", "predictor_corrector", "heun", "score_evaluations", "solve",
-           "steps_taken", "stable_steps", "karras_sigmas"]
+           "steps_taken", "stable_steps", "karras_sigmas", "heun_schedule"]
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -122,30 +122,50 @@ def karras_sigmas(sde: VESDE, n_steps: int, rho: float, stiffness: float | None 
     return grid + [0.0]
 
 
+def heun_schedule(sde: VESDE, n_steps: int, rho: float = 7.0, churn: float = 0.0,
+                  stiffness: float | None = None, noise_sigma: float = 0.0,
+                  stability: float = 1.5) -> list[tuple[float, float, list[float]]]:
+    """The steps of :func:`heun`: (sigma_i, sigma_hat_i, [sub-steps down to sigma_{i+1}]).
+
+    sigma_hat = sigma_i (1 + gamma) with gamma = min(churn / N, sqrt(2) - 1) (Karras et al.
+    Alg. 2, noise added back from sigma_i to sigma_hat), then Heun from sigma_hat to
+    sigma_{i+1}, split where the likelihood step would be unstable (see
+    :func:`karras_sigmas`; here the split accounts for the churned start).
+    """
+    sigmas = karras_sigmas(sde, n_steps, rho)
+    gamma = min(churn / n_steps, math.sqrt(2.0) - 1.0)
+    out = []
+    for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:]):
+        sigma_hat = min(sigma * (1 + gamma), sde.sigma_max) if gamma > 0 else sigma
+        k = 1
+        if stiffness and sigma_next > 0:
+            curvature = max(s / (noise_sigma**2 + s**2) for s in (sigma_hat, sigma_next, min(max(noise_sigma, sigma_next), sigma_hat)))
+            k = max(1, math.ceil((sigma_hat - sigma_next) * stiffness * curvature / stability))
+        out.append((sigma, sigma_hat, [sigma_hat - (j / k) * (sigma_hat - sigma_next) for j in range(1, k + 1)]))
+    return out
+
+
 @torch.no_grad()
 def heun(score: ScoreFn, sde: VESDE, x: Tensor, n_steps: int,
          generator: torch.Generator | None = None, progress: bool = False,
          rho: float = 7.0, churn: float = 0.0, stiffness: float | None = None,
          noise_sigma: float = 0.0, **_) -> Tensor:
-    """Karras et al. 2022 Alg. 2 on the sigma grid of :func:`karras_sigmas`."""
-    sigmas = karras_sigmas(sde, n_steps, rho, stiffness, noise_sigma)
-    n_steps = len(sigmas) - 1
-    gamma = min(churn / n_steps, math.sqrt(2.0) - 1.0)
+    """Karras et al. 2022 Alg. 2 on the schedule of :func:`heun_schedule`."""
+    schedule = heun_schedule(sde, n_steps, rho, churn, stiffness, noise_sigma)
 
     def derivative(x_: Tensor, sigma: float) -> Tensor:
         return -sigma * score(x_, sde.t_of_sigma(_times(x_, sigma)))
 
-    for i in tqdm(range(n_steps), desc="Heun", disable=not progress, leave=False):
-        sigma, sigma_next = sigmas[i], sigmas[i + 1]
-        if gamma > 0:
-            sigma_hat = min(sigma * (1 + gamma), sde.sigma_max)
-            x = x + math.sqrt(max(sigma_hat**2 - sigma**2, 0.0)) * _randn(x, generator)
-            sigma = sigma_hat
-        d = derivative(x, sigma)
-        x_next = x + (sigma_next - sigma) * d
-        if sigma_next > 0:
-            x_next = x + (sigma_next - sigma) * 0.5 * (d + derivative(x_next, sigma_next))
-        x = x_next
+    for sigma, sigma_hat, targets in tqdm(schedule, desc="Heun", disable=not progress, leave=False):
+        if sigma_hat > sigma:
+            x = x + math.sqrt(sigma_hat**2 - sigma**2) * _randn(x, generator)
+        current = sigma_hat
+        for sigma_next in targets:
+            d = derivative(x, current)
+            x_next = x + (sigma_next - current) * d
+            if sigma_next > 0:
+                x_next = x + (sigma_next - current) * 0.5 * (d + derivative(x_next, sigma_next))
+            x, current = x_next, sigma_next
     return x
 
 
@@ -157,10 +177,10 @@ SOLVERS: dict[str, Callable[..., Tensor]] = {
 
 
 def steps_taken(solver: str, sde: VESDE, n_steps: int, stiffness: float | None = None,
-                noise_sigma: float = 0.0, rho: float = 7.0, **_) -> int:
+                noise_sigma: float = 0.0, rho: float = 7.0, churn: float = 0.0, **_) -> int:
     """Steps ``solver`` takes for ``n_steps`` requested, after the stability refinement."""
     if solver == "heun":
-        return len(karras_sigmas(sde, n_steps, rho, stiffness, noise_sigma)) - 1
+        return sum(len(targets) for _, _, targets in heun_schedule(sde, n_steps, rho, churn, stiffness, noise_sigma))
     return stable_steps(sde, n_steps, stiffness)
 
 
