@@ -93,3 +93,31 @@ def test_showcase_order_puts_the_smoothest_then_the_most_structured_source_first
     score = substructure(sources)
     assert score[2] < score[0] < score[1]
     assert showcase_order(sources).tolist() == [2, 1, 0]
+
+
+class _Galaxies:
+    """The three things chianese_mock_set reads from a GalaxySet."""
+
+    def __init__(self, images):
+        self.images, self.attrs = images, {"source": "test"}
+
+    def __len__(self):
+        return len(self.images)
+
+
+def test_chianese_mocks_redraw_undetectable_systems(default_prior, defaults, smooth_source):
+    """require_detection: no mock keeps an empty eq. 25 mask (S/N 0); a noise level at which
+    nothing can be detected is refused with a clear error instead of looping."""
+    from galprior.lensing.products import chianese_mock_set
+
+    galaxies = _Galaxies(np.stack([smooth_source] * 3))
+    options = {**defaults["chianese"]["mocks"], "n_systems": 3, "n_pix": 128, "pixel_scale": 0.08}
+    mocks = chianese_mock_set(galaxies, **{**options, "noise_sigma": [0.333, 0.1]}, prior=default_prior, seed=3)
+    assert (mocks.snr > 0).all()
+    assert mocks.attrs["parameter_convention"] == "chianese2020"
+    with pytest.raises(ValueError, match="no detectable draw"):
+        chianese_mock_set(galaxies, **{**options, "noise_sigma": [50.0]}, prior=default_prior, seed=3,
+                          max_redraws=2)
+    kept = chianese_mock_set(galaxies, **{**options, "noise_sigma": [50.0], "require_detection": False},
+                             prior=default_prior, seed=3)
+    assert (kept.snr == 0).all()

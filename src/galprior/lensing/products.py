@@ -91,8 +91,10 @@ def showcase_order(sources: np.ndarray) -> np.ndarray:
     score = substructure(sources)
     if len(score) < 2:
         return np.arange(len(score))
-    first, second = int(np.argmin(score)), int(np.argmax(score))
-    rest = [i for i in range(len(score)) if i not in (first, second)]
+    first = int(np.argmin(score))
+    others = [i for i in range(len(score)) if i != first]
+    second = others[int(np.argmax(score[others]))]  # distinct from first even if all scores tie
+    rest = [i for i in others if i != second]
     return np.asarray([first, second] + rest)
 
 
