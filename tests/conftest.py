@@ -1,6 +1,11 @@
-"""Fixtures shared by every test: the configuration defaults, read from the schema (their one home)."""
+"""Fixtures shared by every test: the configuration defaults, read from the schema (their one
+home), and one local run of the CI preset per session (the workflow and reliability tests)."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +41,32 @@ def hmc_config(defaults):
 
     options = {k: v for k, v in defaults["chianese"]["hmc"].items() if k != "systems"}
     return lambda **changes: HmcConfig(**{**options, "seed": 0, **changes})
+
+
+REPO = Path(__file__).resolve().parents[2]
+CI_PRESET = REPO / "config" / "presets" / "ci.yaml"
+CI_RUN_TIMEOUT = 1800  # s; the CI preset takes a few minutes on 2 cores
+
+
+@pytest.fixture(scope="session")
+def snakemake_command() -> list[str]:
+    """The venv's snakemake on this checkout's Snakefile: append options and targets."""
+    return [str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(REPO / "Snakefile")]
+
+
+@pytest.fixture(scope="session")
+def ci_run(tmp_path_factory, snakemake_command) -> Path:
+    """Working directory of a finished local run of the CI preset (the whole DAG).
+
+    Read it, never write to it: the tests of a session share it.
+    """
+    workdir = tmp_path_factory.mktemp("ci_run")
+    command = [*snakemake_command, "--cores", "2", "--directory", str(workdir),
+               "--configfile", str(CI_PRESET)]
+    result = subprocess.run(command, cwd=workdir, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=CI_RUN_TIMEOUT)
+    (workdir.parent / "ci_run.log").write_text(result.stdout)
+    if result.returncode != 0:
+        pytest.fail(f"the CI preset failed locally (exit {result.returncode}):\n"
+                    f"{result.stdout[-6000:]}", pytrace=False)
+    return workdir

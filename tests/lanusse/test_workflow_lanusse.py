@@ -18,6 +18,7 @@ FIGURES = ("training", "fig1_samples", "fig4_latents", "fig5_reconstructions",
 
 
 @pytest.mark.workflow
+@pytest.mark.slow  # a second CI-preset run; tests/workflow's one run covers the rules
 def test_lanusse_rules_on_the_ci_preset(tmp_path):
     results = tmp_path / "results"
     targets = [str(results / "tables/lanusse/morphology_summary.csv"),

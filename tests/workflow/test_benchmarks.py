@@ -18,10 +18,10 @@ def test_bench_inference_runs_on_workflow_outputs(ci_run):
     command = [sys.executable, str(REPO / "benchmarks" / "bench_inference.py"),
                "--checkpoint", str(results / "models" / "vae"),
                "--mocks", str(results / "lenses" / "chianese_mocks.zarr"),
-               "--restarts", "2", "--steps-lens", "3", "--steps-all", "3", "--lbfgs", "3",
-               "--warmup", "3", "--samples", "8", "--metric-samples", "5", "--peer-seconds", "2"]
+               "--modes", "paper", "--paper-adam-steps", "5", "--paper-samples", "5", "--sample", "0",
+               "--threads", "2"]
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:]
-    report = result.stdout[result.stdout.index("== bench_inference =="):]
-    for word in ("MAP:", "min ESS", "peer (Pyro NUTS"):
+    report = result.stdout[result.stdout.index("== mode paper"):]
+    for word in ("MAP s", "r_Ein error", "min ESS (lens)"):
         assert word in report, report

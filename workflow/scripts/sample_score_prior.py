@@ -14,7 +14,8 @@ from galprior.device import resolve_device  # noqa: E402
 from galprior.inference.sde.posterior import SdeSettings  # noqa: E402
 from galprior.metrics.sde import moment_comparison  # noqa: E402
 from galprior.models.registry import load_model  # noqa: E402
-from galprior.models.score.products import sample_prior, training_sets  # noqa: E402
+from galprior.inference.sde.prior import sample_prior  # noqa: E402
+from galprior.models.score.products import training_sets  # noqa: E402
 from galprior.store import GalaxySet, ScorePriorSampleSet  # noqa: E402
 
 options, settings = snakemake.params.options, SdeSettings(**snakemake.params.sde)

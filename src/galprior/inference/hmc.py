@@ -318,4 +318,7 @@ def chain_diagnostics(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = torch.as_tensor(samples, dtype=torch.float64)
     ess = effective_sample_size(x, chain_dim=0, sample_dim=1).numpy()
     r_hat = split_gelman_rubin(x, chain_dim=0, sample_dim=1).numpy()
+    # a chain half without variance (e.g. a stuck chain, or a parameter fixed by the model)
+    # makes R-hat 0/0 or x/0: undefined, stored as NaN rather than inf
+    r_hat = np.where(np.isfinite(r_hat), r_hat, np.nan)
     return r_hat, ess

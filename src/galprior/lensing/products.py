@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from numpy.typing import NDArray
 import torch
 from tqdm import tqdm
 
@@ -226,3 +227,27 @@ def source_plane_image(images: np.ndarray, source_params: np.ndarray, size: floa
         out = source_brightness(x.expand(batch, -1, -1), y.expand(batch, -1, -1), images_t,
                                 *params.unbind(-1))
     return out.numpy().astype(np.float32)
+
+
+def pool_to(images: NDArray, size: int) -> NDArray[np.float32]:
+    """Average-pool square images (N, M, M) to (N, size, size); M must be a multiple of size."""
+    images = np.asarray(images, dtype=np.float32)
+    m = images.shape[-1]
+    if images.shape[-2] != m or m % size:
+        raise ValueError(f"cannot pool images of shape {images.shape[-2:]} to {size}x{size}: "
+                         f"need square images whose side is a multiple of {size} (adam.source_size)")
+    f = m // size
+    return images.reshape(*images.shape[:-2], size, f, size, f).mean(axis=(-3, -1))
+
+
+def score_simulator(mocks: ScoreLensSet, dtype: torch.dtype = torch.float32,
+                    device: torch.device | str = "cpu") -> LensSimulator:
+    """The simulator that rendered the Adam mocks (render grid, no PSF, pooling)."""
+    pool = int(mocks.attrs["pool_factor"])
+    return LensSimulator(mocks.observations.shape[-1] * pool, float(mocks.attrs["render_pixel_scale"]),
+                         psf_sigma=None, pool_factor=pool, dtype=dtype).to(device)
+
+
+def truth_sources(mocks: ScoreLensSet, size: int) -> np.ndarray:
+    """The true sources pooled to the prior's resolution (S, size, size)."""
+    return pool_to(mocks.sources, size)

@@ -112,7 +112,7 @@ def evaluate_sde_runs(mocks, runs: dict, n_model_images: int = 2, reference: str
     means are compared with (default: the first); ``mean_shift`` is the RMS difference of
     the two posterior means over the RMS posterior std of the reference.
     """
-    from galprior.inference.sde.posterior import score_simulator, truth_sources
+    from galprior.lensing.products import score_simulator, truth_sources
     from galprior.lensing.operator import LensingOperator
     from galprior.store import SdeEvaluationSet
 

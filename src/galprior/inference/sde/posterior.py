@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from galprior.lensing.operator import LensingOperator
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES, LensSimulator
-from galprior.models.score.data import pool_to
+from galprior.lensing.products import score_simulator, truth_sources
 from galprior.models.score.network import ScoreUNet
 from galprior.models.score.sde import technique2_probability, technique2_steps
 from galprior.store import ScoreLensSet, SdePosteriorSet
@@ -94,19 +94,6 @@ class PosteriorScore:
         like = convolved_likelihood_score(x, self.observation, self.operator, self.sigma_noise,
                                           self.model.sde.sigma(t))
         return prior + like.detach()
-
-
-def score_simulator(mocks: ScoreLensSet, dtype: torch.dtype = torch.float32,
-                    device: torch.device | str = "cpu") -> LensSimulator:
-    """The simulator that rendered the Adam mocks (render grid, no PSF, pooling)."""
-    pool = int(mocks.attrs["pool_factor"])
-    return LensSimulator(mocks.observations.shape[-1] * pool, float(mocks.attrs["render_pixel_scale"]),
-                         psf_sigma=None, pool_factor=pool, dtype=dtype).to(device)
-
-
-def truth_sources(mocks: ScoreLensSet, size: int) -> np.ndarray:
-    """The true sources pooled to the prior's resolution (S, size, size)."""
-    return pool_to(mocks.sources, size)
 
 
 def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: np.ndarray,

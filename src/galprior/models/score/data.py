@@ -16,19 +16,9 @@ from numpy.typing import NDArray
 from tqdm.auto import tqdm
 
 from galprior.lensing.mocks import clean_source_image
+from galprior.lensing.products import pool_to
 
 __all__ = ["pool_to", "prepare_training_images"]
-
-
-def pool_to(images: NDArray, size: int) -> NDArray[np.float32]:
-    """Average-pool square images (N, M, M) to (N, size, size); M must be a multiple of size."""
-    images = np.asarray(images, dtype=np.float32)
-    m = images.shape[-1]
-    if images.shape[-2] != m or m % size:
-        raise ValueError(f"cannot pool images of shape {images.shape[-2:]} to {size}x{size}: "
-                         f"need square images whose side is a multiple of {size} (adam.source_size)")
-    f = m // size
-    return images.reshape(*images.shape[:-2], size, f, size, f).mean(axis=(-3, -1))
 
 
 def prepare_training_images(stamps: NDArray, source_size: int, denoise: bool = True) -> NDArray[np.float32]:

@@ -25,7 +25,7 @@ from .network import ScoreUNet
 from .sde import largest_pairwise_distance
 from .training import ScoreTrainingConfig, fit_score_model
 
-__all__ = ["training_sets", "train_score_prior", "sample_prior"]
+__all__ = ["training_sets", "train_score_prior"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,22 +60,3 @@ def train_score_prior(train: np.ndarray, val: np.ndarray, *, sigma_min: float, a
                                      ScoreTrainingConfig(**training), checkpoint_dir, seed, device)
     save_model(model, Path(model_dir))
     return history
-
-
-def sample_prior(model: ScoreUNet, n_samples: int, solver: str, n_steps: int, seed: int,
-                 max_batch: int, device: torch.device | str = "cpu", **options) -> np.ndarray:
-    """Unconditional samples (n, M, M) of the prior: the reverse-time SDE with s_theta alone."""
-    from galprior.inference.sde.solvers import solve
-
-    model = model.to(device).eval()
-    generator = torch.Generator().manual_seed(seed)
-    size = model.image_size
-
-    def score(x, t):
-        with torch.no_grad():
-            return model.score(x, t)
-
-    out = [solve(solver, score, model.sde, (min(max_batch, n_samples - i), size, size), n_steps,
-                 generator=generator, device=device, progress=True, **options).cpu().numpy()
-           for i in range(0, n_samples, max_batch)]
-    return np.concatenate(out).astype(np.float32)
