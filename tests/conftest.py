@@ -43,7 +43,7 @@ def hmc_config(defaults):
     return lambda **changes: HmcConfig(**{**options, "seed": 0, **changes})
 
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CI_PRESET = REPO / "config" / "presets" / "ci.yaml"
 CI_RUN_TIMEOUT = 1800  # s; the CI preset takes a few minutes on 2 cores
 

@@ -281,6 +281,9 @@ def _faulted_run_matches(ci_run: Path, workdir: Path, points_per_rule: int, seed
 
 
 @pytest.mark.workflow
+# slow: on the whole four-system DAG this run has not passed yet (validated on a 26-job part
+# only); it costs about 1.5 CI-preset runs. Run it with `pytest -m slow tests/reliability`.
+@pytest.mark.slow
 def test_every_rule_killed_once_then_rerun_gives_the_undisturbed_outputs(ci_run, tmp_path):
     counts = _faulted_run_matches(ci_run, tmp_path, points_per_rule=1, seed=SEED)
     assert counts["job_kills"] >= len(_job_logs(ci_run)) and counts["snakemake_kills"] == 1

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.workflow  # reads the outputs of the session's CI-preset run
+pytestmark = [pytest.mark.workflow,  # reads the outputs of the session's CI-preset run
+              pytest.mark.slow]  # the paper mode's 50 NUTS warm-up steps at tree depth 10: minutes
 
 REPO = Path(__file__).resolve().parents[2]
 
