@@ -17,8 +17,11 @@ from galprior.store import OodSampleSet, SdeEvaluationSet, SdePosteriorSet
 
 def _settings(**overrides):
     values = dict(n_samples=3, probability=0.99, solvers=["euler_maruyama", "heun"],
-                  steps={"euler_maruyama": 6, "predictor_corrector": 3, "heun": 3}, map_lens_solver="heun",
-                  heun={"rho": 7.0, "churn": 0.0}, predictor_corrector={"snr": 0.16}, max_batch=4)
+                  steps={"euler_maruyama": 6, "predictor_corrector": 3, "heun": 3, "imex_euler_maruyama": 3},
+                  map_lens_solver="heun", heun={"rho": 7.0, "churn": 0.0}, predictor_corrector={"snr": 0.16},
+                  imex_euler_maruyama={"cg_iterations": 8, "cg_tolerance": 1e-3, "noise_correction": 1.0,
+                                       "prior_step": "adaptive"},
+                  max_batch=4)
     values.update(overrides)
     return SdeSettings(**values)
 
@@ -31,19 +34,28 @@ def model16(tiny_architecture):
 
 def test_posterior_store_of_every_solver(model16, tiny_mocks, tmp_path):
     runs = {}
-    for solver in ("euler_maruyama", "predictor_corrector", "heun"):
+    requested = {"euler_maruyama": 6, "predictor_corrector": 3, "heun": 3, "imex_euler_maruyama": 3}
+    for solver in requested:
         run = sample_mocks(model16, tiny_mocks, _settings(), solver, seed=0)
-        assert run.samples.shape == (2, 3, 16, 16)
+        assert run.samples.shape == (2, 3, 16, 16) and np.isfinite(run.samples).all()
         # the requested steps, refined where the likelihood step would be unstable
-        assert run.attrs["n_steps_requested"] == {"euler_maruyama": 6, "predictor_corrector": 3, "heun": 3}[solver]
+        assert run.attrs["n_steps_requested"] == requested[solver]
         assert run.attrs["n_steps"] >= run.attrs["n_steps_requested"]
         assert run.attrs["score_evaluations"] == score_evaluations(solver, run.attrs["n_steps"])
+        # the counted network evaluations are the formula's; an explicit solver's likelihood
+        # score is one A and one A^T, the implicit one adds its CG iterations
+        assert run.attrs["network_evaluations"] == run.attrs["score_evaluations"]
+        if solver == "imex_euler_maruyama":
+            assert run.attrs["n_steps"] == 3 and run.attrs["forward_applications"] >= 2 * 3
+        else:
+            assert (run.attrs["forward_applications"] == run.attrs["adjoint_applications"]
+                    == run.attrs["network_evaluations"])
         run.save(tmp_path / f"{solver}.zarr")
         runs[solver] = SdePosteriorSet.load(tmp_path / f"{solver}.zarr")
     evaluation, summary, std_mag = evaluate_sde_runs(tiny_mocks, runs, n_model_images=2)
     evaluation.save(tmp_path / "evaluation.zarr")
-    assert SdeEvaluationSet.load(tmp_path / "evaluation.zarr").chi2_nu.shape == (2, 3, 3)
-    assert len(summary) == 6 and set(summary["solver"]) == set(runs)
+    assert SdeEvaluationSet.load(tmp_path / "evaluation.zarr").chi2_nu.shape == (2, 4, 3)
+    assert len(summary) == 8 and set(summary["solver"]) == set(runs)
     assert (summary["mean_shift_vs_euler_maruyama"][summary["solver"] == "euler_maruyama"] == 0).all()
     assert {"chi2_nu_median", "wall_time_s", "n_steps", "n_samples", "system"} <= set(summary.columns)
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 from scipy.spatial.distance import pdist
 
-from galprior.inference.sde.likelihood import convolved_likelihood_score, convolved_log_likelihood
+from galprior.inference.sde.likelihood import (ConvolvedLikelihood, conjugate_gradient, convolved_likelihood_score,
+                                               convolved_log_likelihood)
 from galprior.inference.sde.solvers import karras_sigmas, score_evaluations, solve
 from galprior.lensing.operator import LensingOperator
 from galprior.models.score.loss import dsm_loss
@@ -111,13 +112,24 @@ class _Gaussian:
             return -(r / (self.lam + sde.sigma(t)[:, None] ** 2)) @ self.U.T
         return score
 
+    def prior_score(self, sde):
+        """Score of the noised prior p_t(x) = N(mu0, diag v0 + sigma(t)^2)."""
+        def score(x, t):
+            return -(x - self.mu0) / (self.v0 + sde.sigma(t)[:, None] ** 2)
+        return score
+
     def convolved_score(self, sde):
         """Prior score of p_t plus the convolved likelihood (eq. 19): the sampler of the paper."""
+        prior = self.prior_score(sde)
+
         def score(x, t):
-            s = sde.sigma(t)
-            prior = -(x - self.mu0) / (self.v0 + s[:, None] ** 2)
-            return prior + convolved_likelihood_score(x, self.y.expand(len(x), -1), self, self.noise, s)
+            return prior(x, t) + convolved_likelihood_score(x, self.y.expand(len(x), -1), self, self.noise,
+                                                            sde.sigma(t))
         return score
+
+    def likelihood(self, n):
+        """The convolved likelihood of n samples, for the solvers that take it apart."""
+        return ConvolvedLikelihood(self, self.y.expand(n, -1), self.noise)
 
     def check(self, x):
         n = len(x)
@@ -151,6 +163,109 @@ def test_convolved_likelihood_sampler_matches_the_posterior_where_app_a_holds():
     problem.check(x)
 
 
+class _Counted:
+    """A score function that counts its calls (the network evaluations of a solver)."""
+
+    def __init__(self, score):
+        self.score, self.calls = score, 0
+
+    def __call__(self, x, t):
+        self.calls += 1
+        return self.score(x, t)
+
+
+def test_imex_solver_samples_the_posterior_in_few_steps():
+    # the same problem as above with 20 steps instead of 400: with kappa = 1 the step is the
+    # exact Gaussian transition here (A^T A = 1), for any step size
+    sde = VESDE(1e-3, 20.0)
+    problem = _Gaussian(d=4, m=4, prior_var=1e4, noise=0.3, seed=3)
+    prior, likelihood = _Counted(problem.prior_score(sde)), problem.likelihood(3000)
+    x = solve("imex_euler_maruyama", prior, sde, (3000, 4), 20, generator=torch.Generator().manual_seed(2),
+              dtype=torch.float64, likelihood=likelihood, noise_correction=1.0, prior_step="adaptive")
+    problem.check(x)
+    assert prior.calls == score_evaluations("imex_euler_maruyama", 20) == 20
+    # per step: the noise's A^T, and one A^T A for the initial CG residual plus one per iteration
+    assert likelihood.forward_count >= 20 and likelihood.adjoint_count == likelihood.forward_count + 20 + 1
+    # without the noise correction the implicit step narrows the posterior (module docstring)
+    plain = solve("imex_euler_maruyama", problem.prior_score(sde), sde, (3000, 4), 20,
+                  generator=torch.Generator().manual_seed(2), dtype=torch.float64,
+                  likelihood=problem.likelihood(3000), noise_correction=0.0)
+    assert float((torch.cov(plain.T).diag() / problem.cov.diag()).max()) < 0.8
+
+
+def test_imex_solver_stays_stable_and_correct_where_euler_maruyama_blows_up():
+    """A^T A = lambda 1 with lambda / sigma_N^2 = 1.6e5: explicit EM needs N > ln(sigma_max /
+    sigma_min) lambda ~ 5000 steps to be stable; the implicit solver takes 30."""
+    sde = VESDE(1e-4, 20.0)
+    lam, n, n_steps = 400.0, 3000, 30
+    problem = _Gaussian(d=4, m=4, prior_var=1e4, noise=0.05, seed=3)
+    problem.A = problem.A * lam**0.5
+    precision = torch.diag(1 / problem.v0) + problem.A.T @ problem.A / problem.noise**2
+    problem.cov = torch.linalg.inv(precision)
+    problem.mean = problem.cov @ (problem.mu0 / problem.v0 + problem.A.T @ problem.y / problem.noise**2)
+    explicit = solve("euler_maruyama", problem.prior_score(sde), sde, (n, 4), n_steps,
+                     generator=torch.Generator().manual_seed(2), dtype=torch.float64,
+                     likelihood=problem.likelihood(n))
+    assert not torch.isfinite(explicit).all() or explicit.abs().max() > 1e3
+    # the reverse SDE with the convolved likelihood relaxes each mode to the variance
+    # (sigma_N^2 + sigma^2) / (2 lambda - 1) (app. A's approximation, exact only for lambda = 1):
+    # half the posterior's sigma_N^2 / lambda here; kappa = 1/2 keeps it (module docstring)
+    sde_limit = (problem.noise**2 + sde.sigma_min**2) / (2 * lam - 1)
+    tolerance = 4.5 * (2 / n) ** 0.5
+    for kappa in (0.5, 1.0):
+        x = solve("imex_euler_maruyama", problem.prior_score(sde), sde, (n, 4), n_steps,
+                  generator=torch.Generator().manual_seed(2), dtype=torch.float64,
+                  likelihood=problem.likelihood(n), noise_correction=kappa)
+        assert torch.isfinite(x).all()
+        z = (x.mean(0) - problem.mean) / problem.cov.diag().sqrt() * n**0.5
+        assert z.abs().max() < 4.5, f"kappa {kappa}: posterior mean off by {z.abs().max():.1f} MC errors"
+        var = x.var(0)
+        if kappa == 0.5:
+            assert ((var / sde_limit - 1).abs() < tolerance).all()
+        else:   # between the SDE's limit and the posterior
+            assert (var > sde_limit * (1 - tolerance)).all() and (var < problem.cov.diag() * (1 + tolerance)).all()
+
+
+@pytest.mark.parametrize("prior_variance", [1e-4, 0.05, 1.0, 1e3])
+def test_adaptive_variance_factor_is_the_exact_one_of_a_gaussian_prior(prior_variance):
+    # p_s = N(mu, (w + s) 1): the reverse transition from s0 to s1 has the variance
+    # h (w + s1) / (w + s0); phi estimates that factor from the score alone
+    from galprior.inference.sde.solvers import prior_variance_factor
+
+    s0, s1 = 0.3, 0.2
+    g = torch.Generator().manual_seed(0)
+    x = 0.7 + (prior_variance + s0) ** 0.5 * torch.randn(2, 20000, generator=g, dtype=torch.float64)
+    phi = prior_variance_factor(-(x - 0.7) / (prior_variance + s0), s0, s1, "adaptive")
+    torch.testing.assert_close(phi, torch.full((2,), (prior_variance + s1) / (prior_variance + s0),
+                                                dtype=torch.float64), atol=0.01, rtol=0)
+    assert float(prior_variance_factor(x, s0, s1, "ancestral")[0]) == pytest.approx(s1 / s0)
+    assert float(prior_variance_factor(x, s0, s1, "euler")[0]) == 1.0
+
+
+def test_conjugate_gradient_solves_the_shifted_normal_equations():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(3, 7, 5, generator=g, dtype=torch.float64) * torch.tensor([0.1, 1.0, 5.0])[:, None, None]
+    rhs = torch.randn(3, 5, generator=g, dtype=torch.float64)
+    weight = torch.tensor([0.5, 2.0, 10.0], dtype=torch.float64)
+
+    class Batched:
+        def forward(self, x):
+            return torch.einsum("bij,bj->bi", a, x)
+
+        def adjoint(self, r):
+            return torch.einsum("bij,bi->bj", a, r)
+
+    likelihood = ConvolvedLikelihood(Batched(), torch.zeros(3, 7, dtype=torch.float64), 0.1)
+    x, iterations = likelihood.solve_shifted(rhs, weight, rhs, max_iter=20, tol=1e-10)
+    exact = torch.linalg.solve(torch.eye(5) + weight[:, None, None] * a.transpose(1, 2) @ a, rhs[..., None])[..., 0]
+    torch.testing.assert_close(x, exact)
+    assert iterations <= 5 + 1   # CG is exact after dim steps (up to round-off)
+    assert likelihood.forward_count == likelihood.adjoint_count == iterations + 1
+    x1, one = conjugate_gradient(lambda v: 3.0 * v, rhs, torch.zeros_like(rhs), 10, 1e-12)
+    torch.testing.assert_close(x1, rhs / 3)
+    assert one == 1
+
+
 def test_predictor_corrector_in_high_dimension():
     # the corrector's step uses ||z|| / ||score||, a high-dimensional heuristic (images)
     sde = VESDE(1e-2, 20.0)
@@ -170,6 +285,7 @@ def test_predictor_corrector_in_high_dimension():
 def test_step_counting_and_grid():
     assert score_evaluations("euler_maruyama", 100) == 100
     assert score_evaluations("heun", 10) == 19
+    assert score_evaluations("imex_euler_maruyama", 64) == 64
     sigmas = karras_sigmas(VESDE(1e-3, 20.0), 10, 7.0)
     assert sigmas[0] == pytest.approx(20.0) and sigmas[-2] == pytest.approx(1e-3) and sigmas[-1] == 0
     assert all(a > b for a, b in zip(sigmas, sigmas[1:]))

@@ -8,6 +8,7 @@ import torch
 from lenstronomy.LensModel.lens_model import LensModel
 
 from galprior.lensing import EPL
+from galprior.lensing.func import epl as epl_module
 from galprior.lensing.func import build_epl_table, epl_angular_series, epl_deflection, epl_n_terms, shear_deflection
 
 
@@ -138,3 +139,87 @@ def test_table_interpolation_error():
     exact_a = epl_deflection(xx, yy, _t(1.0), _t(2.1), _t(0.6), _t(0.2))
     table_a = epl_deflection(xx, yy, _t(1.0), _t(2.1), _t(0.6), _t(0.2), table=table)
     assert max((a - b).abs().max() for a, b in zip(exact_a, table_a)) < 5e-3
+
+
+# --- gradients of the series: one-pass derivatives against plain autograd ---------------
+
+def _reference_series(w, t, n_terms):
+    """2F1(1, t/2; 2 - t/2; w) summed term by term with explicit powers (autograd only)."""
+    total = torch.zeros(torch.broadcast_shapes(w.shape, t.shape), dtype=w.dtype)
+    coeff, power = torch.ones_like(t), torch.ones_like(w)
+    for k in range(n_terms + 1):
+        if k > 0:
+            coeff = coeff * (t + (2 * k - 2)) / ((2 * k + 2) - t)
+            power = power * w
+        total = total + coeff * power
+    return total
+
+
+def _series_inputs(t_shape):
+    gen = torch.Generator().manual_seed(3)
+    f = _t([0.62, 0.25]).reshape(2, 1, 1)
+    eta = torch.rand(2, 3, 4, generator=gen, dtype=torch.float64) * 2 * math.pi
+    w = (-f * torch.polar(torch.ones_like(eta), 2 * eta)).requires_grad_()
+    t = (0.6 + 1.2 * torch.rand(t_shape, generator=gen, dtype=torch.float64)).requires_grad_()
+    return w, t
+
+
+@pytest.mark.parametrize("block", [16384, 5])
+@pytest.mark.parametrize("t_shape", [(2, 1, 1), (1, 3, 1), (2, 3, 4), ()])
+def test_angular_series_gradcheck(monkeypatch, block, t_shape):
+    """First and second derivatives in w (complex) and t (real, broadcast) by finite differences."""
+    monkeypatch.setattr(epl_module, "_BLOCK_ELEMENTS", block)  # 5: many row and pixel blocks
+    w, t = _series_inputs(t_shape)
+    fn = lambda w_, t_: epl_angular_series(w_, t_, 25)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (w, t))
+    if block > 5:  # the second derivatives do not go through the blocks
+        assert torch.autograd.gradgradcheck(fn, (w, t))
+    torch.testing.assert_close(fn(w, t), _reference_series(w, t, 25), rtol=0, atol=1e-14)
+
+
+def test_angular_series_only_needed_derivatives():
+    """w alone, t alone, or neither requiring grad gives the same values and gradients."""
+    w, t = _series_inputs((2, 1, 1))
+    weights = torch.randn(2, 3, 4, dtype=torch.complex128, generator=torch.Generator().manual_seed(1))
+    ref_w, ref_t = torch.autograd.grad(_reference_series(w, t, 30), (w, t), weights)
+    (gw,) = torch.autograd.grad(epl_angular_series(w, t.detach(), 30), (w,), weights)
+    (gt,) = torch.autograd.grad(epl_angular_series(w.detach(), t, 30), (t,), weights)
+    torch.testing.assert_close(gw, ref_w, rtol=0, atol=1e-13)
+    torch.testing.assert_close(gt, ref_t, rtol=0, atol=1e-13)
+    with torch.no_grad():
+        torch.testing.assert_close(epl_angular_series(w, t, 30), _reference_series(w, t, 30), rtol=0, atol=1e-14)
+
+
+def _lens_batch():
+    xs = torch.linspace(-2.1, 2.3, 7, dtype=torch.float64)
+    y, x = torch.meshgrid(xs + 0.017, xs, indexing="ij")
+    params = _t([[1.3, 1.6, 0.8], [2.1, 2.45, 1.7], [0.3, 0.75, 1.0], [0.4, -1.2, 2.5],
+                 [0.05, -0.1, 0.2], [-0.02, 0.15, 0.0]])  # r_E, slope, q, phi, x0, y0 by lens
+    return x, y, params
+
+
+def _weighted_deflection(x, y, params):
+    p = params.reshape(6, 3, 1, 1)
+    ax, ay = epl_deflection(x, y, *p)
+    gen = torch.Generator().manual_seed(7)
+    return (torch.randn(ax.shape, generator=gen, dtype=torch.float64) * ax).sum() + (
+        torch.randn(ay.shape, generator=gen, dtype=torch.float64) * ay).sum()
+
+
+def test_deflection_gradients_match_plain_series(monkeypatch):
+    """Gradient and Hessian in all lens parameters: one-pass series vs plain autograd series."""
+    x, y, params = _lens_batch()
+    loss = lambda p: _weighted_deflection(x, y, p)  # noqa: E731
+    fast = params.clone().requires_grad_()
+    (grad_fast,) = torch.autograd.grad(loss(fast), fast)
+    hess_fast = torch.autograd.functional.hessian(loss, params)
+    monkeypatch.setattr(epl_module, "epl_angular_series", _reference_series)
+    slow = params.clone().requires_grad_()
+    (grad_slow,) = torch.autograd.grad(loss(slow), slow)
+    hess_slow = torch.autograd.functional.hessian(loss, params)
+    inert = torch.zeros_like(params, dtype=torch.bool)
+    inert[3, 2] = True  # the position angle of the round (q = 1) lens
+    assert (grad_slow.abs() > 1e-3).eq(~inert).all()  # every other parameter matters
+    torch.testing.assert_close(grad_fast, grad_slow, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(hess_fast, hess_slow, rtol=1e-10, atol=1e-10)
+

@@ -39,7 +39,7 @@ if "adam" in config["systems"]:
 
 
 wildcard_constraints:
-    solver="euler_maruyama|predictor_corrector|heun",
+    solver="euler_maruyama|predictor_corrector|heun|imex_euler_maruyama",
 
 
 rule make_score_lenses:

@@ -6,7 +6,10 @@ eq. 19)
     grad log p_t(x | y) = s_theta(x, t) + A^T (y - A x) / (sigma_N^2 + sigma(t)^2),
 
 and the reverse-time SDE (eq. 4) is integrated by one of ``solvers.SOLVERS`` for many
-samples of many systems in one batch (``max_batch`` (system, sample) pairs at a time).
+samples of many systems in one batch (``max_batch`` (system, sample) pairs at a time). The
+solvers get the network's score and the likelihood apart (``solvers.solve``), so that the
+linearly implicit solver can treat the likelihood implicitly; the network evaluations and
+the applications of A and A^T are counted (:class:`SamplingCost`).
 
 Two modes of the lens:
 
@@ -44,10 +47,10 @@ from galprior.models.score.network import ScoreUNet
 from galprior.models.score.sde import technique2_probability, technique2_steps
 from galprior.store import ScoreLensSet, SdePosteriorSet
 
-from .likelihood import convolved_likelihood_score, largest_eigenvalue
-from .solvers import SOLVERS, score_evaluations, solve, steps_taken
+from .likelihood import ConvolvedLikelihood, largest_eigenvalue
+from .solvers import LIKELIHOOD_SPLIT_SOLVERS, SOLVERS, score_evaluations, solve, steps_taken
 
-__all__ = ["SdeSettings", "PosteriorScore", "score_simulator", "sample_sources", "sample_mocks",
+__all__ = ["SdeSettings", "PosteriorScore", "SamplingCost", "score_simulator", "sample_sources", "sample_mocks",
            "map_lens", "truth_sources"]
 
 logger = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ class SdeSettings:
     map_lens_solver: str
     heun: dict[str, float]
     predictor_corrector: dict[str, float]
+    imex_euler_maruyama: dict[str, Any]
     max_batch: int
 
     def __post_init__(self) -> None:
@@ -71,9 +75,11 @@ class SdeSettings:
         if unknown:
             raise ValueError(f"adam.sde names unknown solvers {unknown}; expected {sorted(SOLVERS)}")
 
-    def options(self, solver: str) -> dict[str, float]:
-        """Solver-specific options (Heun's rho and churn, the corrector's snr)."""
-        return dict({"heun": self.heun, "predictor_corrector": self.predictor_corrector}.get(solver, {}))
+    def options(self, solver: str) -> dict[str, Any]:
+        """Solver-specific options (Heun's rho and churn, the corrector's snr, the implicit
+        solver's CG settings, kappa and prior step)."""
+        return dict({"heun": self.heun, "predictor_corrector": self.predictor_corrector,
+                     "imex_euler_maruyama": self.imex_euler_maruyama}.get(solver, {}))
 
     def n_steps(self, solver: str, n_dim: int, sigma_min: float, sigma_max: float) -> int:
         """Steps of ``solver``: ``steps[solver]``, or Technique 2 (``probability``) when null."""
@@ -82,29 +88,59 @@ class SdeSettings:
 
 
 class PosteriorScore:
-    """grad log p_t(x | y) = s_theta(x, t) + convolved-likelihood score (eq. 5 and 19)."""
+    """grad log p_t(x | y) = s_theta(x, t) + convolved-likelihood score (eq. 5 and 19).
+
+    ``prior`` is the network's term alone (``network_count`` counts its calls, one per
+    batch), ``likelihood`` the :class:`ConvolvedLikelihood` (which counts A and A^T).
+    """
 
     def __init__(self, model: ScoreUNet, operator, observation: Tensor, sigma_noise: Tensor):
-        self.model, self.operator = model, operator
-        self.observation, self.sigma_noise = observation, sigma_noise
+        self.model = model
+        self.likelihood = ConvolvedLikelihood(operator, observation, sigma_noise)
+        self.network_count = 0
+
+    def prior(self, x: Tensor, t: Tensor) -> Tensor:
+        """s_theta(x, t)."""
+        self.network_count += 1
+        with torch.no_grad():
+            return self.model.score(x, t)
 
     def __call__(self, x: Tensor, t: Tensor) -> Tensor:
         with torch.no_grad():
-            prior = self.model.score(x, t)
-        like = convolved_likelihood_score(x, self.observation, self.operator, self.sigma_noise,
-                                          self.model.sde.sigma(t))
-        return prior + like.detach()
+            return self.prior(x, t) + self.likelihood.score(x, self.model.sde.sigma(t))
+
+
+@dataclass
+class SamplingCost:
+    """Work per posterior sample, averaged over the batches of :func:`sample_sources`:
+    network score evaluations, applications of A and of A^T (a batch call counts once for
+    each of its samples)."""
+
+    network: float = 0.0
+    forward: float = 0.0
+    adjoint: float = 0.0
+    samples: int = 0
+
+    def add(self, score: PosteriorScore, n_samples: int) -> None:
+        """Add the counts of one batch of ``n_samples`` samples."""
+        total = self.samples + n_samples
+        for name, count in (("network", score.network_count), ("forward", score.likelihood.forward_count),
+                            ("adjoint", score.likelihood.adjoint_count)):
+            setattr(self, name, (getattr(self, name) * self.samples + count * n_samples) / total)
+        self.samples = total
 
 
 def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: np.ndarray,
                    source_parameters: np.ndarray, observations: np.ndarray, noise_sigma: np.ndarray,
                    solver: str, n_steps: int, n_samples: int, max_batch: int, seed: int,
-                   device: torch.device | str = "cpu", **options) -> tuple[np.ndarray, np.ndarray, int]:
+                   device: torch.device | str = "cpu", cost: SamplingCost | None = None,
+                   **options) -> tuple[np.ndarray, np.ndarray, int]:
     """``n_samples`` posterior samples of each of S systems.
 
-    The largest eigenvalue of A^T A of each batch (power iteration) is passed to the
-    solver as ``stiffness``, which refines its grid where the likelihood step would be
-    unstable (``solvers`` module docstring).
+    The largest eigenvalue of A^T A of each batch (power iteration) is passed to an
+    explicit solver as ``stiffness``, which refines its grid where the likelihood step would
+    be unstable (``solvers`` module docstring); the implicit solver needs none. With
+    ``cost``, the network evaluations and operator applications per sample are added to it.
 
     Returns samples (S, n_samples, M, M) float32, the wall time per system (S,) in s, and
     the largest number of steps taken by a batch.
@@ -127,12 +163,15 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
                              (size, size))
         score = PosteriorScore(model, op, torch.as_tensor(observations[idx], dtype=dtype, device=device),
                                torch.as_tensor(noise_sigma[idx], dtype=dtype, device=device))
-        stiffness = float(largest_eigenvalue(op).max())
+        # the implicit solver needs no stability refinement: skip the power iteration
+        stiffness = None if solver in LIKELIHOOD_SPLIT_SOLVERS else float(largest_eigenvalue(op).max())
         noise = float(np.min(noise_sigma[idx]))
         taken = max(taken, steps_taken(solver, model.sde, n_steps, stiffness, noise, **options))
-        x = solve(solver, score, model.sde, (len(idx), size, size), n_steps, generator=generator,
-                  dtype=dtype, device=device, progress=len(chunks) == 1, stiffness=stiffness,
-                  noise_sigma=noise, **options)
+        x = solve(solver, score.prior, model.sde, (len(idx), size, size), n_steps, generator=generator,
+                  dtype=dtype, device=device, progress=len(chunks) == 1, likelihood=score.likelihood,
+                  stiffness=stiffness, noise_sigma=noise, **options)
+        if cost is not None:
+            cost.add(score, len(idx))
         samples[start:start + len(idx)] = x.cpu().numpy()
         np.add.at(wall, idx, (time.perf_counter() - started) / len(idx))  # each pair's share
     return samples.reshape(n_sys, n_samples, size, size), wall, taken
@@ -184,10 +223,11 @@ def sample_mocks(model: ScoreUNet, mocks: ScoreLensSet, settings: SdeSettings, s
     p_n = float(technique2_probability(n_steps, n_dim, sde.sigma_min, sde.sigma_max))
     logger.info("%s, %s lens: %d steps (Technique-2 p(N) = %.3f at n = %d), %d samples x %d systems",
                 solver, lens, n_steps, p_n, n_dim, settings.n_samples, len(mocks.observations))
+    cost = SamplingCost()
     samples, wall, taken = sample_sources(
         model, score_simulator(mocks, device=device), np.asarray(lens_parameters), np.asarray(source_parameters),
         mocks.observations, mocks.noise_sigma, solver, n_steps, settings.n_samples, settings.max_batch,
-        seed, device=device, **settings.options(solver))
+        seed, device=device, cost=cost, **settings.options(solver))
     if taken != n_steps:
         logger.info("%s took %d steps (%d requested) to keep the likelihood step stable", solver, taken, n_steps)
     requested, n_steps = n_steps, taken
@@ -197,6 +237,8 @@ def sample_mocks(model: ScoreUNet, mocks: ScoreLensSet, settings: SdeSettings, s
         source_parameters=np.asarray(source_parameters, np.float64), wall_time=wall,
         attrs={"solver": solver, "n_steps": n_steps, "n_steps_requested": requested,
                "score_evaluations": score_evaluations(solver, n_steps),
+               "network_evaluations": cost.network, "forward_applications": cost.forward,
+               "adjoint_applications": cost.adjoint,
                "lens": lens, "technique2_probability": p_n, "n_dim": n_dim,
                "sigma_min": sde.sigma_min, "sigma_max": sde.sigma_max,
                "solver_options": settings.options(solver),
