@@ -53,7 +53,9 @@ def train_flow_vae_on_galaxies(train: GalaxySet, val: GalaxySet, *, image_size: 
                                device: torch.device) -> pd.DataFrame:
     """Train the VAE (rule ``train_flow_vae``), save it to ``model_dir``; the history."""
     settings = as_settings(VAETrainingSettings, training)
-    model = FlowVAE(image_size=image_size, **architecture)
+    with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed alone
+        torch.manual_seed(seed)
+        model = FlowVAE(image_size=image_size, **architecture)
     logger.info("Flow-VAE: %d parameters, %d training / %d validation galaxies on %s",
                 count_parameters(model), len(train), len(val), device)
     history = fit_flow_vae(model, tensors_of(train, image_size), tensors_of(val, image_size),
@@ -78,8 +80,10 @@ def train_latent_flow_on_galaxies(vae_dir: str | os.PathLike, train: GalaxySet,
     train_t, val_t = tensors_of(train, size), tensors_of(val, size)
     train_z = encode_means(vae, train_t, settings.batch_size, device)
     val_z = encode_means(vae, val_t, settings.batch_size, device)
-    flow = LatentFlow(latent_dim=vae.latent_dim, n_conditions=len(CONDITION_COLUMNS),
-                      seed=seed, **architecture)
+    with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed alone
+        torch.manual_seed(seed)
+        flow = LatentFlow(latent_dim=vae.latent_dim, n_conditions=len(CONDITION_COLUMNS),
+                          seed=seed, **architecture)
     history = fit_latent_flow(flow, train_z, train_t.conditions, val_z, val_t.conditions,
                               settings, checkpoint_dir=checkpoint_dir, device=device,
                               seed=seed)
