@@ -88,7 +88,8 @@ class SdeSettings:
 
 
 class PosteriorScore:
-    """grad log p_t(x | y) = s_theta(x, t) + convolved-likelihood score (eq. 5 and 19).
+    """The two terms of grad log p_t(x | y) = s_theta(x, t) + convolved-likelihood score
+    (eq. 5 and 19), kept apart; :func:`solvers.solve` adds them for the explicit solvers.
 
     ``prior`` is the network's term alone (``network_count`` counts its calls, one per
     batch), ``likelihood`` the :class:`ConvolvedLikelihood` (which counts A and A^T).
@@ -104,10 +105,6 @@ class PosteriorScore:
         self.network_count += 1
         with torch.no_grad():
             return self.model.score(x, t)
-
-    def __call__(self, x: Tensor, t: Tensor) -> Tensor:
-        with torch.no_grad():
-            return self.prior(x, t) + self.likelihood.score(x, self.model.sde.sigma(t))
 
 
 @dataclass
