@@ -58,3 +58,10 @@ def tiny_system():
     with torch.no_grad():
         image = render_model_image(truth, simulator, decoder)
     return image, truth, simulator, decoder, prior
+
+
+@pytest.fixture
+def other_decoder():
+    """A decoder of the same form as ``tiny_system``'s with other weights: a source model
+    that cannot reproduce that system's source (misspecified)."""
+    return TinyDecoder(seed=5)

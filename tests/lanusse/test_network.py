@@ -49,6 +49,28 @@ def test_transverse_connections_change_the_decoder_output(tiny_architecture, sim
     assert not torch.allclose(plain, with_skips)
 
 
+def test_adafactor_moves_every_weight_of_the_residual_blocks(tiny_architecture, simulated_stamps):
+    """Adafactor steps are relative to each tensor's RMS (floor 1e-3): a tensor that starts
+    at zero would move by ~1e-3 x lr per step, leaving its residual block the identity.
+    Every tensor must move by a sizeable fraction of its own scale in a few steps."""
+    from galprior.models.flowvae.training import make_optimizer
+
+    images, psf, power, *_ = simulated_stamps
+    model = _model(tiny_architecture)
+    x, p, n = torch.tensor(images[:6]), torch.tensor(psf[:6]), torch.tensor(power[:6])
+    before = {name: w.detach().clone() for name, w in model.named_parameters()}
+    optimizer = make_optimizer("adafactor", model.parameters(), 0.1)
+    for _ in range(5):
+        optimizer.zero_grad()
+        model.loss(x, p, n, generator=torch.Generator().manual_seed(0))["loss"].mean().backward()
+        optimizer.step()
+    for name, w in model.named_parameters():
+        if "blocks" in name and name.endswith("weight"):
+            moved = (w.detach() - before[name]).pow(2).mean().sqrt()
+            scale = before[name].pow(2).mean().sqrt()
+            assert moved > 0.05 * scale > 0, name
+
+
 def test_schedules():
     assert sqrt_decay(10, 1e-3, 100) == 1e-3
     assert sqrt_decay(400, 1e-3, 100) == pytest.approx(5e-4)

@@ -117,12 +117,19 @@ def fill_stamp(image: NDArray, fill_fraction: float, flux_fraction: float = 0.9,
     galaxy set, clipped at zero and normalised to unit peak again. Its size on the sky is
     then set by the source scale s (eq. 15, :meth:`LensSourcePrior.sample_source`).
 
+    Shrinking (zoom < 1) first smooths the stamp with a Gaussian of
+    ``0.5 sqrt(1 / zoom^2 - 1)`` input pixels, so that each output pixel averages the
+    input pixels it covers instead of sampling one of them: bilinear resampling alone
+    aliases the galaxy's knots into single-pixel spikes that no smooth source model
+    represents (at the quick default's zoom of ~0.43 the VAE then misses 13 % of the
+    source in L2 instead of 10 %). The paper does not say how it rescaled.
+
     Parameters
     ----------
     image: (h, w) galaxy stamp. Unit: flux (any normalisation).
     fill_fraction: fraction of the stamp width the galaxy should span (paper: 1/3).
     """
-    from scipy.ndimage import affine_transform
+    from scipy.ndimage import affine_transform, gaussian_filter
 
     img = clean_source_image(image, denoise)
     h, w = img.shape
@@ -131,6 +138,8 @@ def fill_stamp(image: NDArray, fill_fraction: float, flux_fraction: float = 0.9,
     centre = np.array([(rows * img).sum(), (cols * img).sum()]) / total if total > 0 else np.array([h, w]) / 2 - 0.5
     diameter = 2.0 * max(_flux_radius(img, flux_fraction), 0.5)
     zoom = fill_fraction * w / diameter
+    if zoom < 1.0:
+        img = gaussian_filter(img, sigma=0.5 * np.sqrt(1.0 / zoom**2 - 1.0), mode="constant")
     out_centre = np.array([h, w]) / 2 - 0.5
     out = affine_transform(img, np.full(2, 1.0 / zoom), offset=centre - out_centre / zoom, order=1,
                            mode="constant", cval=0.0)

@@ -23,8 +23,13 @@ What is taken from the paper
 What the paper leaves open (our choices)
 ----------------------------------------
 - Residual block: ``x + conv3x3(act(conv3x3(act(x))))`` with LeakyReLU(0.1) and no
-  normalisation layer; the last convolution of each block starts at zero (so every
-  block starts as the identity).
+  normalisation layer; the last convolution of each block starts at a tenth of
+  PyTorch's default initialisation, so every block starts close to the identity. Not
+  at zero: Adafactor's step is relative to each weight tensor's RMS, floored at 1e-3
+  (``torch.optim.Adafactor``, Shazeer & Stern 2018), so a zero-initialised tensor moves
+  by 1e-3 x lr per step and the block stays the identity for the whole run (measured on
+  the quick default: with zero-initialised blocks the reconstructions came out round,
+  mean HSM |g| 0.05 against 0.25 in the noise-free data).
 - Downsampling: 3x3 convolution with stride 2; upsampling: nearest neighbour x2 then a
   3x3 convolution.
 - Scaling: the network sees ``asinh(x / flux_scale)`` (the galaxies span four decades
@@ -50,14 +55,16 @@ LIKELIHOODS = ("fourier", "pixel")
 
 
 class ResidualBlock(nn.Module):
-    """``x + conv(act(conv(act(x))))``, the last convolution initialised to zero."""
+    """``x + conv(act(conv(act(x))))``, the last convolution initialised small (not zero:
+    see the module docstring on Adafactor's relative steps)."""
 
     def __init__(self, depth: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(depth, depth, 3, padding=1)
         self.conv2 = nn.Conv2d(depth, depth, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
+        with torch.no_grad():
+            self.conv2.weight.mul_(0.1)
+            self.conv2.bias.mul_(0.1)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv2(F.leaky_relu(self.conv1(F.leaky_relu(x, 0.1)), 0.1))
