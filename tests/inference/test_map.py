@@ -92,3 +92,16 @@ def test_mode_from_truth_tells_an_exact_source_model_from_a_misspecified_one(tin
             assert abs(r_ein / 1.5 - 1) < 0.01
     assert gaps["exact"] < 15.0, gaps
     assert gaps["other"] > 10 * gaps["exact"], gaps
+
+
+def test_coarse_adam_stages_still_find_the_einstein_radius(tiny_system, default_prior, map_config):
+    """Adam on the 2 x 2-averaged image (noise sigma / 2), then L-BFGS on the full one."""
+    image, truth, sim, decoder, prior = tiny_system
+    restarts = 8
+    obs, sigma = repeat_for_restarts(image, torch.tensor([0.01]), restarts)
+    post = FlatPosterior(obs, sigma, sim, decoder, prior, default_prior)
+    coarse = post.coarsened(2)
+    assert coarse.observation.shape[-1] == 16 and torch.allclose(coarse.noise_sigma, sigma / 2)
+    result = fit_map(post, 1, map_config(n_restarts=restarts, n_steps_lens=150, n_steps_all=250, coarse_factor=2))
+    best = constrained_numpy(post, result.best_theta)
+    assert abs(best["einstein_radius"][0] / 1.5 - 1) < 0.01, best["einstein_radius"]

@@ -124,3 +124,23 @@ def test_nonfinite_source_pixels_raise_and_validation_is_skippable():
         _small_sim()(lens, src, sp)
     out = _small_sim()(lens, src, sp, validate=False)  # no check, NaN propagates
     assert torch.isnan(out).any()
+
+
+def test_coarsened_simulator_approximates_the_block_average(lens_batch, smooth_source):
+    """The coarse grid's pixel centres are the centres of 2 x 2 blocks of the fine grid, and
+    its image is close to the block average of the fine image (a smooth source and PSF: it
+    samples at the block centre instead of averaging the block)."""
+    from galprior.lensing.func import avg_pool
+
+    fine = LensSimulator(n_pix=128, pixel_scale=0.04, psf_sigma=0.08, dtype=torch.float64)
+    coarse = fine.coarsened(2)
+    assert torch.allclose(coarse.theta_x, avg_pool(fine.theta_x[None], 2)[0])
+    assert torch.allclose(coarse.theta_y, avg_pool(fine.theta_y[None], 2)[0])
+    source = torch.tensor(smooth_source)[None].expand(3, -1, -1)
+    sp = torch.tensor([[1.0, 1.6, 0.06, 0.03]] * 3, dtype=torch.float64)
+    pooled = avg_pool(fine(lens_batch, source, sp), 2)
+    image = coarse(lens_batch, source, sp)
+    assert image.shape == pooled.shape == (3, 64, 64)
+    assert float((image - pooled).norm() / pooled.norm()) < 0.05
+    with pytest.raises(ValueError, match="cannot coarsen"):
+        LensSimulator(n_pix=30, pixel_scale=0.04).coarsened(4)

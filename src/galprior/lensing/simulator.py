@@ -174,6 +174,21 @@ class LensSimulator(torch.nn.Module):
         psf = gaussian_psf(psf_sigma, pixel_scale, dtype=dtype, device=device) if psf_sigma else None
         self.register_buffer("psf", psf, persistent=False)
 
+    def coarsened(self, factor: int) -> "LensSimulator":
+        """The same instrument on a grid ``factor`` times coarser (pixel centres at the centres
+        of ``factor x factor`` blocks of this grid), for cheap first optimisation stages:
+        its image approximates :func:`avg_pool` of this one's (the coarse pixel samples the
+        lensed light at its centre instead of averaging over its area)."""
+        if self.pool_factor != 1 or self.n_pix % factor:
+            raise ValueError(f"cannot coarsen a {self.n_pix}-pixel grid with pool_factor "
+                             f"{self.pool_factor} by {factor}")
+        coarse = LensSimulator(self.n_pix // factor, self.pixel_scale * factor, psf_sigma=self.psf_sigma,
+                               epl_n_terms=self.epl.n_terms, epl_method=self.epl.method,
+                               parameter_convention=self.parameter_convention,
+                               dtype=self.theta_x.dtype, device=self.theta_x.device)
+        coarse.epl = self.epl  # shares its lookup table, if any
+        return coarse
+
     @property
     def output_pixel_scale(self) -> float:
         """Pixel side of the returned image. Unit: arcsec."""
