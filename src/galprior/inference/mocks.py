@@ -246,7 +246,8 @@ def truth_started_optimum(mocks: MockLensSet, level: int, source: SourceModel, p
     the source parameters and z with the lens held at the truth (the best source the VAE
     can give the true lens); stage 2: L-BFGS of everything from there
     (:func:`mode_from_truth`). Chianese et al. 2020 sec. 5.3 blame their ~1 % biases on
-    the VAE's "blurred and hazy reconstructions"; this measures that directly. Read, per system, with N pixels (Delta chi^2 = 2 Delta log p):
+    the VAE's "blurred and hazy reconstructions"; this measures that directly. Read, per
+    system, with N pixels (Delta chi^2 = 2 Delta log p):
 
     * ``2 (free - fixed_lens)`` much above ``sqrt(2 N)``: the source model cannot fit the
       true lens; moving the lens buys a better fit, so the posterior mode is biased;
