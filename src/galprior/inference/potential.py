@@ -201,17 +201,17 @@ class FlatPosterior:
 
         if factor == 1:
             return self
+        return self._replaced(simulator=self.simulator.coarsened(factor),
+                              observation=avg_pool(self.observation, factor),
+                              noise_sigma=self.noise_sigma / factor)
+
+    def _replaced(self, **attributes) -> "FlatPosterior":
+        """A copy sharing everything (whitening, prior, decoder) but ``attributes``."""
         new = object.__new__(FlatPosterior)
         new.__dict__.update(self.__dict__)
-        new.simulator = self.simulator.coarsened(factor)
-        new.observation = avg_pool(self.observation, factor)
-        new.noise_sigma = self.noise_sigma / factor
+        new.__dict__.update(attributes)
         return new
 
     def subset(self, index: Tensor | slice) -> "FlatPosterior":
         """A posterior of the systems ``index`` sharing the whitening."""
-        new = object.__new__(FlatPosterior)
-        new.__dict__.update(self.__dict__)
-        new.observation = self.observation[index]
-        new.noise_sigma = self.noise_sigma[index]
-        return new
+        return self._replaced(observation=self.observation[index], noise_sigma=self.noise_sigma[index])
