@@ -17,9 +17,12 @@ The paper mode's numbers default to the paper's (schema ``chianese.paper_inferen
 1e4 Adam steps, 50 + 500 NUTS); ``--paper-adam-steps`` and ``--paper-samples`` shorten it
 (the printout says so), e.g. to time it on a laptop.
 
+``--config config/config.yaml`` runs the quick default's settings (as the workflow); without
+it the schema's (fuller) ones.
+
 Run (after the quick default workflow):
-``.venv/bin/python benchmarks/bench_inference.py --threads 2 --checkpoint results/models/vae
---mocks results/lenses/chianese_mocks.zarr --sample 0 1``
+``.venv/bin/python benchmarks/bench_inference.py --threads 2 --config config/config.yaml
+--checkpoint results/models/vae --mocks results/lenses/chianese_mocks.zarr --sample 0 1``
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import logging
 import numpy as np
 import torch
 
-from galprior.config import schema_defaults
+from galprior.config import load_config, schema_defaults
 from galprior.device import resolve_device
 from galprior.inference.mocks import map_fit_mocks, sample_mocks
 from galprior.inference.modes import MODES, hmc_config, map_config
@@ -41,24 +44,24 @@ from galprior.store import MockLensSet
 
 # every default of this script is the workflow's (the schema): one home per default
 DEFAULTS = schema_defaults()
-PRIOR = LensSourcePrior.from_config(DEFAULTS["priors"])
 
 log = logging.getLogger("bench_inference")
 
 
 def run_mode(mode: str, mocks: MockLensSet, source, args: argparse.Namespace, device) -> dict:
     """MAP of every system and level, then the sampled posteriors, in ``mode``."""
-    chianese = {**DEFAULTS["chianese"], "inference": mode}
+    chianese = {**args.config["chianese"], "inference": mode}
     paper = dict(chianese["paper_inference"])
     if args.paper_adam_steps:
         paper["adam_steps"] = args.paper_adam_steps
     if args.paper_samples:
         paper["num_samples"] = args.paper_samples
     chianese["paper_inference"] = paper
-    fits = map_fit_mocks(mocks, source, PRIOR, map_config(chianese, seed=args.seed), device=device)
+    prior = LensSourcePrior.from_config(args.config["priors"])
+    fits = map_fit_mocks(mocks, source, prior, map_config(chianese, seed=args.seed), device=device)
     out = {"fits": fits, "paper": paper}
     if args.sample:
-        out["posterior"] = sample_mocks(mocks, fits, source, PRIOR, hmc_config(chianese, seed=args.seed),
+        out["posterior"] = sample_mocks(mocks, fits, source, prior, hmc_config(chianese, seed=args.seed),
                                         list(args.sample), device=device)
     return out
 
@@ -101,6 +104,9 @@ def report(mode: str, result: dict, mocks: MockLensSet) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--config", nargs="*", default=[],
+                    help="config files over the schema, as --configfile (e.g. config/config.yaml for the "
+                         "quick default's settings; none: the schema's)")
     ap.add_argument("--checkpoint", required=True, help="trained model directory (e.g. results/models/vae)")
     ap.add_argument("--mocks", required=True, help="MockLensSet store (e.g. results/lenses/chianese_mocks.zarr)")
     ap.add_argument("--systems", type=int, nargs="*", default=None, help="systems to fit (default: all)")
@@ -111,6 +117,7 @@ def main() -> None:
     ap.add_argument("--device", default=DEFAULTS["device"], choices=["auto", "cpu", "cuda"])
     ap.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     args = ap.parse_args()
+    args.config = load_config(*args.config)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

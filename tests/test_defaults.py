@@ -79,3 +79,30 @@ def test_code_fed_by_a_configuration_block_has_no_other_default():
                     clashes.append(f"{where}: {key}={default!r}, schema {path}.{key}={block[key]!r}")
     assert fed >= 5, "the check found too few configuration-fed callables to mean anything"
     assert not clashes, "second defaults that differ from the schema:\n" + "\n".join(clashes)
+
+
+def test_load_config_overlays_files_on_the_schema(tmp_path):
+    """Scripts outside Snakemake see what ``--configfile`` gives: the quick default's
+    values where config.yaml sets them, the schema's elsewhere; bad files are named."""
+    from pathlib import Path
+
+    import yaml
+
+    from galprior.config import load_config
+
+    root = Path(__file__).resolve().parents[1]
+    quick = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    config = load_config(root / "config" / "config.yaml")
+    schema = schema_defaults()
+    assert config["chianese"]["map"] == {**schema["chianese"]["map"], **quick["chianese"]["map"]}
+    assert config["chianese"]["map"]["n_steps_all"] != schema["chianese"]["map"]["n_steps_all"]
+    override = tmp_path / "over.yaml"
+    override.write_text("chianese: {map: {n_restarts: 7}}\n")
+    layered = load_config(root / "config" / "config.yaml", override)
+    assert layered["chianese"]["map"]["n_restarts"] == 7
+    assert layered["chianese"]["map"]["lr"] == config["chianese"]["map"]["lr"]
+    with pytest.raises(FileNotFoundError, match="nowhere.yaml"):
+        load_config(tmp_path / "nowhere.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="list.yaml.*mapping"):
+        load_config(tmp_path / "list.yaml")

@@ -148,3 +148,28 @@ def check_device(config: dict[str, Any], workflow: Any) -> None:
         resolve_device("cuda")
     except DeviceError as err:
         raise ConfigError(str(err)) from err
+
+
+def _overlay(base: Any, override: Any) -> Any:
+    """``override`` on ``base``: mappings merge key by key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{key: _overlay(base.get(key), value) for key, value in override.items()}}
+    return override
+
+
+def load_config(*config_files: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+    """The configuration a workflow run with ``--configfile`` ``config_files`` (in order)
+    sees: each file overlaid on the schema defaults, for scripts outside Snakemake
+    (benchmarks). A missing file or a file that is not a mapping is refused by name."""
+    import yaml
+
+    config = schema_defaults(schema_path)
+    for path in config_files:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"config file {path}: expected a mapping of keys, got {type(loaded).__name__}")
+        config = _overlay(config, loaded)
+    return config

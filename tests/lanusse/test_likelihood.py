@@ -100,3 +100,35 @@ def test_total_variation_by_hand():
     image = torch.tensor([[0.0, 1.0, 3.0], [2.0, 2.0, 2.0]])
     # x differences: |1| + |2| + 0 + 0 = 3; y differences: |2| + |1| + |-1| = 4
     assert lk.total_variation(image).item() == 7.0
+
+
+def test_dihedral_augmentation_keeps_the_likelihood_of_the_transformed_model():
+    """Flipping / transposing stamp, PSF and noise power together is a symmetry of the
+    observation model: the Fourier likelihood of the transformed model under the
+    transformed data equals the original one, for an off-centre even-sided PSF and
+    anisotropic correlated noise (a wrong PSF recentring or noise-power transform fails)."""
+    from galprior.models.augment import apply_dihedral, random_dihedral
+    from galprior.models.flowvae.training import dihedral_augment
+
+    rng = np.random.default_rng(0)
+    n, s, p = 16, 24, 10
+    model = torch.tensor(rng.gamma(2.0, 1.0, size=(n, s, s)))
+    psf = torch.zeros(n, p, p, dtype=torch.float64)
+    psf[:, 1:, 1:] = torch.tensor(rng.uniform(size=(n, p - 1, p - 1))) ** 4  # lopsided, row / column 0 empty
+    psf /= psf.sum((-2, -1), keepdim=True)
+    kernel = np.zeros((s, s))
+    kernel[:3, :2] = rng.normal(size=(3, 2))  # anisotropic: P(k1, k2) differs from P(-k1, k2) and P(k2, k1)
+    power = torch.tensor(np.abs(np.fft.fft2(kernel)) ** 2 + 0.1).expand(n, s, s).contiguous()
+    observed = lk.convolve_psf(model, psf) + lk.sample_noise(power, torch.Generator().manual_seed(1))
+    before = lk.fourier_log_likelihood(observed - lk.convolve_psf(model, psf), power)
+
+    obs_t, psf_t, power_t = dihedral_augment(observed, psf, power, torch.Generator().manual_seed(5))
+    element = random_dihedral(n, torch.Generator().manual_seed(5))
+    assert 0 < int(element.sum()) < 3 * n  # a mixture of transformed and untouched axes
+    after = lk.fourier_log_likelihood(obs_t - lk.convolve_psf(apply_dihedral(model, element), psf_t), power_t)
+    torch.testing.assert_close(after, before, rtol=1e-9, atol=1e-9)
+    # the PSF must be recentred: without the roll the model is one pixel off
+    unrolled = apply_dihedral(psf, element, "image")
+    flipped = element[0] | element[1]
+    off = lk.fourier_log_likelihood(obs_t - lk.convolve_psf(apply_dihedral(model, element), unrolled), power_t)
+    assert torch.all(off[flipped] < before[flipped] - 1.0)

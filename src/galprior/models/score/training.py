@@ -3,8 +3,8 @@
 Pieces, each testable on its own:
 
 - :func:`random_symmetry`: a random element of the dihedral group D4 per image (flips and
-  quarter turns; galaxies have no preferred orientation) -- our augmentation, the paper
-  does not mention one;
+  transposes, :mod:`galprior.models.augment`; galaxies have no preferred orientation) --
+  our augmentation, the paper does not mention one;
 - :func:`training_step`: one Adam step on eq. 3 with gradient-norm clipping (NCSN++: 1);
 - :func:`validation_loss`: eq. 3 on held-out images with a fixed draw of (t, z), so that
   successive evaluations are comparable (the loss curves);
@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from galprior.models.augment import apply_dihedral, random_dihedral
 from galprior.models.checkpoint import load_checkpoint, save_checkpoint
 
 from .ema import EMA
@@ -61,12 +62,8 @@ class ScoreTrainingConfig:
 
 
 def random_symmetry(x: Tensor, generator: torch.Generator) -> Tensor:
-    """Each image (B, H, W) flipped and rotated by a random element of D4."""
-    k = torch.randint(0, 4, (x.shape[0],), generator=generator)
-    flip = torch.randint(0, 2, (x.shape[0],), generator=generator).bool()
-    out = torch.where(flip[:, None, None], x.flip(-1), x)
-    rotated = [torch.rot90(out, r, dims=(-2, -1)) for r in range(4)]
-    return torch.stack(rotated)[k, torch.arange(x.shape[0])]
+    """Each image (B, H, W) under a random element of D4 (:mod:`galprior.models.augment`)."""
+    return apply_dihedral(x, random_dihedral(x.shape[0], generator, x.device))
 
 
 def learning_rate(step: int, lr: float, warmup_steps: int) -> float:
