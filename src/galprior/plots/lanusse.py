@@ -36,10 +36,7 @@ def training_curves(vae_history: pd.DataFrame, flow_history: pd.DataFrame) -> pl
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     ax = axes[0]
     ax.plot(vae_history["epoch"], vae_history["train_loss"], "o-", label="train (with aids)")
-    ax.plot(vae_history["epoch"], vae_history["val_loss"], "s-", label="validation (mean)")
-    if "val_loss_median" in vae_history:
-        ax.plot(vae_history["epoch"], vae_history["val_loss_median"], "^-",
-                label="validation (median: selects the weights)")
+    ax.plot(vae_history["epoch"], vae_history["val_loss"], "s-", label="validation")
     ax.set(xlabel="epoch", ylabel="loss per galaxy (nats)", yscale="log",
            title="VAE: -log L + max(lambda, KL) + TV")
     ax.legend(fontsize=8)
