@@ -33,7 +33,7 @@ import logging
 import numpy as np
 import torch
 
-from galprior.config import load_config, schema_defaults
+from galprior.config import load_config
 from galprior.device import resolve_device
 from galprior.inference.mocks import map_fit_mocks, sample_mocks
 from galprior.inference.modes import MODES, hmc_config, map_config
@@ -41,9 +41,6 @@ from galprior.lensing.priors import LensSourcePrior
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES
 from galprior.models.vae.source_model import load_source_model
 from galprior.store import MockLensSet
-
-# every default of this script is the workflow's (the schema): one home per default
-DEFAULTS = schema_defaults()
 
 log = logging.getLogger("bench_inference")
 
@@ -114,10 +111,12 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     ap.add_argument("--paper-adam-steps", type=int, default=None, help="shorten the paper mode's 1e4 Adam steps")
     ap.add_argument("--paper-samples", type=int, default=None, help="shorten the paper mode's 500 NUTS samples")
-    ap.add_argument("--device", default=DEFAULTS["device"], choices=["auto", "cpu", "cuda"])
-    ap.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    ap.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"], help="default: the config's")
+    ap.add_argument("--seed", type=int, default=None, help="default: the config's")
     args = ap.parse_args()
     args.config = load_config(*args.config)
+    args.device = args.config["device"] if args.device is None else args.device
+    args.seed = args.config["seed"] if args.seed is None else args.seed
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)

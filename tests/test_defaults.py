@@ -106,3 +106,6 @@ def test_load_config_overlays_files_on_the_schema(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="list.yaml.*mapping"):
         load_config(tmp_path / "list.yaml")
+    (tmp_path / "typo.yaml").write_text("chianese: {map: {n_restart: 7}}\n")
+    with pytest.raises(ValueError, match=r"typo.yaml.*chianese.map.*n_restart"):
+        load_config(tmp_path / "typo.yaml")

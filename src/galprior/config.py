@@ -159,10 +159,14 @@ def _overlay(base: Any, override: Any) -> Any:
 
 def load_config(*config_files: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
     """The configuration a workflow run with ``--configfile`` ``config_files`` (in order)
-    sees: each file overlaid on the schema defaults, for scripts outside Snakemake
-    (benchmarks). A missing file or a file that is not a mapping is refused by name."""
+    sees: each file overlaid on the schema defaults, validated against the schema and
+    :func:`check_config` as the Snakefile does, for scripts outside Snakemake
+    (benchmarks). A missing file, a file that is not a mapping, or a key or value the
+    schema refuses (a misspelt key too) is refused by name."""
+    import jsonschema
     import yaml
 
+    schema = yaml.safe_load(Path(schema_path).read_text())
     config = schema_defaults(schema_path)
     for path in config_files:
         path = Path(path)
@@ -172,4 +176,9 @@ def load_config(*config_files: str | Path, schema_path: str | Path = SCHEMA_PATH
         if not isinstance(loaded, dict):
             raise ValueError(f"config file {path}: expected a mapping of keys, got {type(loaded).__name__}")
         config = _overlay(config, loaded)
+    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(config))
+    if error is not None:
+        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        raise ConfigError(f"config files {[str(p) for p in config_files]}: {where}: {error.message}")
+    check_config(config)
     return config

@@ -16,9 +16,10 @@ Each Adam stage uses a fresh Adam with an exponentially decaying learning rate
 observation averaged over f x f blocks (:meth:`FlatPosterior.coarsened`, ~f^2 times
 cheaper; the loss trace of those stages is then the coarse posterior's) and only the
 L-BFGS stage on the full grid: the Adam stages only need to reach the right basin.
-Adam alone stalls in the weak, correlated directions of a lens posterior (slope x source size x latent z): on the quick default, stage 3 raises
-the log posterior of Adam's best restart by ~100-350 nats and moves the Einstein
-radius by several posterior standard deviations. The restart with the highest log
+Adam alone stalls in the weak, correlated directions of a lens posterior (slope x source
+size x latent z): on the quick default, stage 3 raises the log posterior of Adam's best
+restart by ~100-350 nats and moves the Einstein radius by several posterior standard
+deviations. The restart with the highest log
 posterior after stage 3 is kept per system.
 
 Finding the right mode (:func:`fit_map_adaptive`): at 256^2 pixels a reduced chi^2 near
