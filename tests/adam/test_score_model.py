@@ -6,7 +6,7 @@ import torch
 
 from galprior.models.registry import load_model, save_model
 from galprior.models.score.data import pool_to
-from galprior.models.score.ema import EMA
+from galprior.models.ema import EMA
 from galprior.models.score.training import ScoreTrainingConfig, fit_score_model, random_symmetry
 
 

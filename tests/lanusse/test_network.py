@@ -126,6 +126,71 @@ def test_resumed_training_equals_uninterrupted(tmp_path, monkeypatch, defaults,
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("keep", ["last", "best"])
+def test_the_run_keeps_the_weights_it_is_told_to(tmp_path, defaults, tiny_architecture,
+                                                 simulated_stamps, keep):
+    images, psf, power, conditions, _ = simulated_stamps
+    data = galaxy_tensors(images[:8], psf[:8], power[:8], conditions[:8], 32)
+    val = galaxy_tensors(images[8:], psf[8:], power[8:], conditions[8:], 32)
+    model = _model(tiny_architecture)
+    history = fit_flow_vae(model, data, val, _settings(defaults, epochs=4, keep=keep),
+                           checkpoint_dir=tmp_path, device=torch.device("cpu"), seed=1,
+                           progress=False)
+    best_epoch = int(np.argmin([row["val_loss"] for row in history])) + 1
+    saved = torch.load(tmp_path / ("last.pt" if keep == "last" else "best.pt"),
+                       weights_only=False)
+    assert saved["epoch"] == (4 if keep == "last" else best_epoch)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, saved["model"][name])
+
+
+def test_ema_weights_are_the_moving_average_and_survive_a_resume(tmp_path, monkeypatch, defaults,
+                                                                 tiny_architecture, simulated_stamps):
+    images, psf, power, conditions, _ = simulated_stamps
+    data = galaxy_tensors(images[:8], psf[:8], power[:8], conditions[:8], 32)
+    val = galaxy_tensors(images[8:], psf[8:], power[8:], conditions[8:], 32)
+    settings = _settings(defaults, epochs=3, keep="ema", ema_decay=0.5)
+    straight = _model(tiny_architecture)
+    fit_flow_vae(straight, data, val, settings, checkpoint_dir=tmp_path / "a",
+                 device=torch.device("cpu"), seed=1, progress=False)
+    last = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    shadow = last["extra"]["ema"]["shadow"]
+    assert last["extra"]["ema"]["n_updates"] == 3 * 2  # 8 galaxies in batches of 4
+    moved = False
+    for name, value in straight.state_dict().items():
+        torch.testing.assert_close(value, shadow[name])
+        moved |= not torch.equal(value, last["model"][name])
+    assert moved  # the average is not the last weights
+    save = checkpoint.save_checkpoint
+    calls = []
+
+    def killed_after_two_epochs(directory, state):
+        calls.append(state["epoch"])
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return save(directory, state)
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", killed_after_two_epochs)
+    with pytest.raises(KeyboardInterrupt):
+        fit_flow_vae(_model(tiny_architecture), data, val, settings,
+                     checkpoint_dir=tmp_path / "b", device=torch.device("cpu"), seed=1,
+                     progress=False)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save)
+    resumed = _model(tiny_architecture)
+    fit_flow_vae(resumed, data, val, settings, checkpoint_dir=tmp_path / "b",
+                 device=torch.device("cpu"), seed=1, progress=False)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_keep_must_be_last_or_best(defaults, tiny_architecture, simulated_stamps):
+    images, psf, power, conditions, _ = simulated_stamps
+    data = galaxy_tensors(images[:4], psf[:4], power[:4], conditions[:4], 32)
+    with pytest.raises(ValueError, match="keep 'median' is not one of"):
+        fit_flow_vae(_model(tiny_architecture), data, data, _settings(defaults, keep="median"),
+                     checkpoint_dir="unused", device=torch.device("cpu"), seed=1)
+
+
 def test_save_and_load_through_the_registry(tmp_path, tiny_architecture):
     model = _model(tiny_architecture)
     save_model(model, tmp_path / "m")

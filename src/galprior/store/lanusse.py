@@ -21,7 +21,7 @@ class LatentSampleSet(Store):
     ENTRY_AXIS: ClassVar[str] = "N"
     SPEC: ClassVar[tuple[ArraySpec, ...]] = (
         ArraySpec("encoded", ("N", "D"), "float32", "1",
-                  "posterior means E[z | x] of the training galaxies"),
+                  "one draw z ~ q(z | x) per training galaxy (the aggregate posterior)"),
         ArraySpec("sampled", ("N", "D"), "float32", "1",
                   "one latent-flow draw per training galaxy, conditioned on its properties"),
         ArraySpec("conditions", ("N", "C"), "float32", "mag|arcsec|1",

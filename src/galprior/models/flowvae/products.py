@@ -21,7 +21,7 @@ from galprior.models.flowvae.network import FlowVAE, count_parameters
 from galprior.models.flowvae.sampling import observe, reconstruct, sample_light_profiles
 from galprior.models.flowvae.training import (FLOW_HISTORY_COLUMNS, VAE_HISTORY_COLUMNS,
                                               FlowTrainingSettings, VAETrainingSettings,
-                                              as_settings, encode_means, fit_flow_vae,
+                                              as_settings, encode_posteriors, fit_flow_vae,
                                               fit_latent_flow, galaxy_tensors)
 from galprior.models.registry import load_model, save_model
 from galprior.store import GalaxySet, LatentSampleSet, MorphologySampleSet
@@ -72,26 +72,28 @@ def train_latent_flow_on_galaxies(vae_dir: str | os.PathLike, train: GalaxySet,
                                   ) -> tuple[pd.DataFrame, LatentSampleSet]:
     """Fit the conditional MAF on the encoded training set (rule ``train_latent_flow``).
 
-    Returns the history and the aggregate posterior with one flow draw per galaxy (Fig. 4).
+    Returns the history and, per training galaxy, one draw of its posterior and one flow
+    draw given its conditions (Fig. 4).
     """
     settings = as_settings(FlowTrainingSettings, training)
     vae = load_model(vae_dir, family="flowvae")
     size = vae.image_size
     train_t, val_t = tensors_of(train, size), tensors_of(val, size)
-    train_z = encode_means(vae, train_t, settings.batch_size, device)
-    val_z = encode_means(vae, val_t, settings.batch_size, device)
+    train_q = encode_posteriors(vae, train_t, settings.batch_size, device)
+    val_q = encode_posteriors(vae, val_t, settings.batch_size, device)
     with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed alone
         torch.manual_seed(seed)
         flow = LatentFlow(latent_dim=vae.latent_dim, n_conditions=len(CONDITION_COLUMNS),
                           seed=seed, **architecture)
-    history = fit_latent_flow(flow, train_z, train_t.conditions, val_z, val_t.conditions,
+    history = fit_latent_flow(flow, train_q, train_t.conditions, val_q, val_t.conditions,
                               settings, checkpoint_dir=checkpoint_dir, device=device,
                               seed=seed)
     save_model(flow.cpu(), model_dir)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         sampled = flow.eval().sample(train_t.conditions)
-    latents = LatentSampleSet(encoded=train_z.numpy().astype(np.float32),
+        encoded = train_q.draw(torch.Generator().manual_seed(seed + 2))
+    latents = LatentSampleSet(encoded=encoded.numpy().astype(np.float32),
                               sampled=sampled.numpy().astype(np.float32),
                               conditions=train_t.conditions.numpy().astype(np.float32),
                               attrs={"condition_names": list(CONDITION_COLUMNS)})

@@ -16,9 +16,13 @@ Pieces (the loop, its checkpoints and its logging are the shared
 - :func:`make_optimizer`: Adafactor (the paper; PyTorch's ``torch.optim.Adafactor``,
   whose step is relative to each parameter's RMS) or Adam.
 - :func:`vae_epoch` / :func:`fit_flow_vae`: one epoch of the VAE loss, the whole run.
-- :func:`encode_means` / :func:`fit_latent_flow`: the aggregate posterior of the training
-  set (posterior means of the frozen encoder, as the paper's "reuse the encoder with
-  fixed weights to generate samples") and the maximum-likelihood fit of the flow.
+- :func:`encode_posteriors` / :func:`fit_latent_flow`: the aggregate posterior of the
+  training set and the maximum-likelihood fit of the flow. Sec. 4.2.2: "we reuse the
+  encoder with fixed weights to generate samples from the aggregate posterior"; so the
+  flow is fitted to draws ``z ~ q(z | x)`` of the frozen encoder, fresh ones each epoch
+  (the paper does not say how many draws; with 1,500 training galaxies in the quick
+  preset, fresh draws keep the flow from memorising the encoded means). The validation
+  log-likelihood is taken on one fixed draw per validation galaxy.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from galprior.models.augment import apply_dihedral, random_dihedral
+from galprior.models.ema import EMA
 from galprior.models.flowvae import likelihood as lk
 from galprior.models.flowvae.flow import LatentFlow
 from galprior.models.flowvae.network import FlowVAE
@@ -43,6 +48,7 @@ from galprior.models.training import EarlyStopping, TrainingRun, train
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adafactor", "adam")
+KEEP = ("last", "best", "ema")
 VAE_HISTORY_COLUMNS = ("epoch", "train_loss", "train_log_likelihood", "train_kl",
                        "val_loss", "val_log_likelihood", "val_kl", "skip_fraction",
                        "bottleneck_weight", "learning_rate")
@@ -155,6 +161,9 @@ class VAETrainingSettings:
         anneal_fraction: fraction of the run after which both aids are off.
         patience: early-stopping patience on the validation loss (epochs).
         augment: train on randomly flipped and transposed batches (:func:`dihedral_augment`).
+        keep: "last" (the paper's fixed number of steps), "best" (lowest validation loss)
+            or "ema" (an exponential moving average of the weights, ours).
+        ema_decay: decay of that average per step (used when ``keep`` is "ema").
     """
 
     epochs: int
@@ -167,6 +176,8 @@ class VAETrainingSettings:
     anneal_fraction: float
     patience: int
     augment: bool
+    keep: str
+    ema_decay: float
 
 
 @torch.no_grad()
@@ -185,9 +196,16 @@ def evaluate_vae(model: FlowVAE, data: GalaxyTensors, batch_size: int,
 
 
 def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTensors,
-              settings: VAETrainingSettings, device: torch.device) -> dict[str, float]:
-    """One pass over the shuffled training set, then the validation scores."""
+              settings: VAETrainingSettings, device: torch.device,
+              ema: EMA | None = None) -> dict[str, float]:
+    """One pass over the shuffled training set, then the validation scores.
+
+    With ``ema``, the moving average is updated after every step and its state kept in
+    ``run.extra["ema"]`` (so it goes into the checkpoint and comes back on resume).
+    """
     model = run.model
+    if ema is not None and ema.n_updates < run.extra.get("ema", {}).get("n_updates", 0):
+        ema.load_state_dict(run.extra["ema"])  # resumed from a checkpoint
     model.train()
     n_batches = math.ceil(len(train_data) / settings.batch_size)
     total_steps = settings.epochs * n_batches
@@ -211,8 +229,12 @@ def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTenso
         run.optimizer.zero_grad(set_to_none=True)
         terms["loss"].mean().backward()
         run.optimizer.step()
+        if ema is not None:
+            ema.update(model)
         for key in sums:
             sums[key] += terms[key].detach().sum().item()
+    if ema is not None:
+        run.extra["ema"] = ema.state_dict()
     val = evaluate_vae(model, val_data, settings.batch_size, device)
     record = {f"train_{k}": v / len(train_data) for k, v in sums.items()}
     record.update({f"val_{k}": v for k, v in val.items()})
@@ -226,8 +248,13 @@ def fit_flow_vae(model: FlowVAE, train_data: GalaxyTensors, val_data: GalaxyTens
                  device: torch.device, seed: int, progress: bool = True) -> list[dict]:
     """Train the VAE with resumable checkpoints; returns the history (one row per epoch).
 
-    The best weights (lowest validation loss, without training aids) are restored at the end.
+    ``settings.keep`` says which weights the model ends with: those of the last epoch
+    (the paper trains a fixed number of steps), of the lowest validation loss (without
+    training aids), or their exponential moving average over the steps (ours: the
+    validation loss of the quick preset swings by tens of percent between epochs).
     """
+    if settings.keep not in KEEP:
+        raise ValueError(f"flowvae: keep {settings.keep!r} is not one of {KEEP}")
     model.to(device)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
@@ -237,25 +264,49 @@ def fit_flow_vae(model: FlowVAE, train_data: GalaxyTensors, val_data: GalaxyTens
                       generator=generator,
                       settings={**settings.__dict__, "seed": seed,
                                 "hyperparameters": model.hyperparameters})
-    history = train(run, lambda r: vae_epoch(r, train_data, val_data, settings, device),
+    ema = EMA(model, settings.ema_decay) if settings.keep == "ema" else None
+    history = train(run, lambda r: vae_epoch(r, train_data, val_data, settings, device, ema),
                     epochs=settings.epochs, checkpoint_dir=checkpoint_dir, monitor="score",
-                    progress=progress, desc="flowvae epochs")
+                    restore_best=settings.keep == "best", progress=progress,
+                    desc="flowvae epochs")
+    if ema is not None:
+        model.load_state_dict(ema.shadow.state_dict())
     return [{k: v for k, v in row.items() if k != "score"} for row in history]
 
 
 # -- the latent flow ---------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class LatentPosteriors:
+    """Diagonal Gaussian posteriors ``q(z | x)`` of a galaxy set, ``(N, latent_dim)`` each.
+
+    ``std`` may be zero: the latents are then points (e.g. a synthetic data set).
+    """
+
+    mean: Tensor
+    std: Tensor
+
+    def __len__(self) -> int:
+        return len(self.mean)
+
+    def draw(self, generator: torch.Generator) -> Tensor:
+        """One ``z ~ q(z | x)`` per galaxy."""
+        return self.mean + self.std * torch.randn(self.mean.shape, generator=generator)
+
+
 @torch.no_grad()
-def encode_means(model: FlowVAE, data: GalaxyTensors, batch_size: int,
-                 device: torch.device, progress: bool = False) -> Tensor:
-    """Posterior means ``(N, latent_dim)`` of the frozen encoder: the aggregate posterior."""
+def encode_posteriors(model: FlowVAE, data: GalaxyTensors, batch_size: int,
+                      device: torch.device, progress: bool = False) -> LatentPosteriors:
+    """Posteriors ``q(z | x)`` of the frozen encoder: its means and standard deviations."""
     model.eval().to(device)
-    out = []
+    means, stds = [], []
     for start in tqdm(range(0, len(data), batch_size), desc="encoding", disable=not progress):
         index = torch.arange(start, min(start + batch_size, len(data)))
         images, psf, _ = data.batch(index, device)
-        out.append(model.encode(images, psf)[0].cpu())
-    return torch.cat(out)
+        mean, log_std = model.encode(images, psf)
+        means.append(mean.cpu())
+        stds.append(log_std.exp().cpu())
+    return LatentPosteriors(torch.cat(means), torch.cat(stds))
 
 
 @dataclass(frozen=True)
@@ -277,12 +328,13 @@ class FlowTrainingSettings:
     patience: int
 
 
-def flow_epoch(run: TrainingRun, train_z: Tensor, train_y: Tensor, val_z: Tensor,
+def flow_epoch(run: TrainingRun, train_q: LatentPosteriors, train_y: Tensor, val_z: Tensor,
                val_y: Tensor, settings: FlowTrainingSettings,
                device: torch.device) -> dict[str, float]:
-    """One pass of maximum likelihood (eq. 12) over the latents, then validation."""
+    """One pass of maximum likelihood (eq. 12) over fresh posterior draws, then validation."""
     flow = run.model
     flow.train()
+    train_z = train_q.draw(run.generator)
     n_batches = math.ceil(len(train_z) / settings.batch_size)
     order = torch.randperm(len(train_z), generator=run.generator)
     total = 0.0
@@ -303,12 +355,19 @@ def flow_epoch(run: TrainingRun, train_z: Tensor, train_y: Tensor, val_z: Tensor
             "learning_rate": lr}
 
 
-def fit_latent_flow(flow: LatentFlow, train_z: Tensor, train_y: Tensor, val_z: Tensor,
-                    val_y: Tensor, settings: FlowTrainingSettings, *,
+def fit_latent_flow(flow: LatentFlow, train_q: LatentPosteriors, train_y: Tensor,
+                    val_q: LatentPosteriors, val_y: Tensor, settings: FlowTrainingSettings, *,
                     checkpoint_dir: str | os.PathLike, device: torch.device, seed: int,
                     progress: bool = True) -> list[dict]:
-    """Fit the conditional MAF to ``(z, y)`` pairs (Adam, square-root decay); history."""
-    flow.set_standardisation(train_z, train_y)
+    """Fit the conditional MAF to posterior draws ``z ~ q(z | x)`` given ``y`` (Adam,
+    square-root decay); the history.
+
+    The latents are standardised with one draw of the training posteriors; the
+    validation draw is fixed by ``seed``.
+    """
+    draws = torch.Generator().manual_seed(seed + 1)
+    flow.set_standardisation(train_q.draw(draws), train_y)
+    val_z = val_q.draw(draws)
     flow.to(device)
     torch.manual_seed(seed)
     run = TrainingRun(model=flow,
@@ -317,8 +376,7 @@ def fit_latent_flow(flow: LatentFlow, train_z: Tensor, train_y: Tensor, val_z: T
                       generator=torch.Generator().manual_seed(seed),
                       settings={**settings.__dict__, "seed": seed,
                                 "hyperparameters": flow.hyperparameters})
-    return train(run, lambda r: flow_epoch(r, train_z, train_y, val_z, val_y, settings,
-                                           device),
+    return train(run, lambda r: flow_epoch(r, train_q, train_y, val_z, val_y, settings, device),
                  epochs=settings.epochs, checkpoint_dir=checkpoint_dir,
                  monitor="val_log_prob", progress=progress, desc="latent flow epochs")
 

@@ -3,7 +3,7 @@
 Importing this package registers the ``"score"`` model family (``ScoreUNet``).
 """
 
-from .ema import EMA
+from galprior.models.ema import EMA
 from .loss import dsm_loss
 from .network import ScoreUNet
 from .sde import VESDE, largest_pairwise_distance, technique2_probability, technique2_steps

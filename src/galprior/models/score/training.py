@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from galprior.models.augment import apply_dihedral, random_dihedral
 from galprior.models.checkpoint import load_checkpoint, save_checkpoint
 
-from .ema import EMA
+from galprior.models.ema import EMA
 from .loss import dsm_loss
 from .network import ScoreUNet
 

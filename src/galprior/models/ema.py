@@ -1,5 +1,7 @@
 """Exponential moving average of a model's weights (NCSN++ trains with EMA 0.999).
 
+Used by the score prior (Adam et al. 2022) and, as an option, the Flow-VAE.
+
 Why our own code: ten lines, and its state must go into our training checkpoints (the
 ``torch-ema`` package would be one more dependency for the same ten lines).
 """
