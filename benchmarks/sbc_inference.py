@@ -11,19 +11,23 @@ draws around the truth). If the sampler targets the right posterior, every rank 
 uniform on {0, ..., thin}; the script prints a chi^2 test of the rank histogram per
 parameter (10 bins) and the number of data sets it rests on.
 
-Not a test: >= 100 data sets take ~1 h on 2 CPU cores. Run:
-``.venv/bin/python benchmarks/sbc_inference.py --threads 2 --n-sims 100``
+Not a test: 100 data sets take about 1.5-2 h on one CPU thread (60-80 s each). Run:
+``.venv/bin/python benchmarks/sbc_inference.py --threads 2 --n-sims 100 --ranks-csv sbc.csv``
+(with ``--ranks-csv`` a killed run resumes where it stopped).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
+import os
 
 import numpy as np
 import torch
 from scipy import stats
 from torch import nn
+from tqdm.auto import tqdm
 
 from galprior.config import schema_defaults
 from galprior.inference.hmc import sample_posterior
@@ -90,6 +94,27 @@ def one_simulation(index: int, args: argparse.Namespace, simulator, decoder, lat
     return ranks
 
 
+def _read_ranks(path: str | None) -> dict[int, dict[str, int]]:
+    """Ranks already in ``path`` (``simulation`` and one column per parameter), by data set."""
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    missing = [c for c in ("simulation", *RANKED) if rows and c not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: columns {missing} missing; expected simulation, {', '.join(RANKED)}")
+    return {int(row["simulation"]): {name: int(row[name]) for name in RANKED} for row in rows}
+
+
+def _append_ranks(path: str, index: int, ranks: dict[str, int]) -> None:
+    new = not os.path.exists(path)
+    with open(path, "a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(["simulation", *RANKED])
+        writer.writerow([index, *(ranks[name] for name in RANKED)])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -99,6 +124,9 @@ def main() -> None:
     ap.add_argument("--thin", type=int, default=49, help="draws kept for the rank (ranks 0..thin)")
     ap.add_argument("--sigma", type=float, default=0.05, help="pixel noise (source peak ~ iota ~ 1)")
     ap.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    ap.add_argument("--ranks-csv", default=None,
+                    help="append each data set's ranks to this CSV as it is done; data sets already "
+                         "in it are skipped (a killed run resumes where it stopped)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     torch.set_num_threads(args.threads)
@@ -106,14 +134,18 @@ def main() -> None:
     latent = latent_prior_distribution(np.zeros(2), np.eye(2))
     latent = type(latent)(latent.loc.double(), latent.covariance_matrix.double())
     decoder = GaussianSource()
-    ranks: dict[str, list[int]] = {name: [] for name in RANKED}
-    for i in range(args.n_sims):
+    done = _read_ranks(args.ranks_csv)
+    for i in tqdm(range(args.n_sims), desc="simulations"):
+        if i in done:
+            continue
         try:
-            for name, r in one_simulation(i, args, simulator, decoder, latent).items():
-                ranks[name].append(r)
+            done[i] = one_simulation(i, args, simulator, decoder, latent)
         except (ValueError, RuntimeError) as err:  # a failed fit is reported, not hidden
             log.warning("simulation %d failed: %s", i, err)
-        print(f"\rsimulations done: {i + 1}/{args.n_sims}", end="", flush=True)
+            continue
+        if args.ranks_csv:
+            _append_ranks(args.ranks_csv, i, done[i])
+    ranks = {name: [done[i][name] for i in sorted(done) if i < args.n_sims] for name in RANKED}
     print(f"\n== SBC, mode {args.mode}: ranks of the truth among {args.thin} draws ==")
     print("parameter          n   chi2 (9 dof)   p-value   histogram (10 bins)")
     for name, r in ranks.items():
