@@ -269,7 +269,8 @@ def fit_flow_vae(model: FlowVAE, train_data: GalaxyTensors, val_data: GalaxyTens
                     epochs=settings.epochs, checkpoint_dir=checkpoint_dir, monitor="score",
                     restore_best=settings.keep == "best", progress=progress,
                     desc="flowvae epochs")
-    if ema is not None:
+    if ema is not None:  # the checkpoint's average, also when no epoch was left to run
+        ema.load_state_dict(run.extra["ema"])
         model.load_state_dict(ema.shadow.state_dict())
     return [{k: v for k, v in row.items() if k != "score"} for row in history]
 
