@@ -11,7 +11,7 @@ draws around the truth). If the sampler targets the right posterior, every rank 
 uniform on {0, ..., thin}; the script prints a chi^2 test of the rank histogram per
 parameter (10 bins) and the number of data sets it rests on.
 
-Not a test: 100 data sets take about 1.5-2 h on one CPU thread (60-80 s each). Run:
+Not a test: 100 data sets take about 1.5-2.5 h on one CPU thread (60-100 s each). Run:
 ``.venv/bin/python benchmarks/sbc_inference.py --threads 2 --n-sims 100 --ranks-csv sbc.csv``
 (with ``--ranks-csv`` a killed run resumes where it stopped).
 """
