@@ -93,29 +93,40 @@ def test_one_training_step_lowers_the_loss(tiny_architecture, simulated_stamps):
     assert after < before
 
 
-def test_resumed_training_equals_uninterrupted(tmp_path, monkeypatch, defaults,
-                                               tiny_architecture, simulated_stamps):
+@pytest.fixture
+def train_and_val(simulated_stamps):
+    """Eight training and the remaining validation stamps, cropped to 32^2."""
     images, psf, power, conditions, _ = simulated_stamps
-    data = galaxy_tensors(images[:8], psf[:8], power[:8], conditions[:8], 32)
-    val = galaxy_tensors(images[8:], psf[8:], power[8:], conditions[8:], 32)
-    straight = _model(tiny_architecture)
-    fit_flow_vae(straight, data, val, _settings(defaults, epochs=2), checkpoint_dir=tmp_path / "a",
-                 device=torch.device("cpu"), seed=1, progress=False)
+    return (galaxy_tensors(images[:8], psf[:8], power[:8], conditions[:8], 32),
+            galaxy_tensors(images[8:], psf[8:], power[8:], conditions[8:], 32))
+
+
+def _killed_after(epochs, monkeypatch, model, data, val, settings, checkpoint_dir):
+    """Run ``fit_flow_vae`` until the job is killed before writing epoch ``epochs + 1``."""
     save = checkpoint.save_checkpoint
     calls = []
 
-    def killed_after_first_epoch(directory, state):
+    def killed(directory, state):
         calls.append(state["epoch"])
-        if len(calls) > 1:
-            raise KeyboardInterrupt  # the job is killed before writing epoch 2
+        if len(calls) > epochs:
+            raise KeyboardInterrupt
         return save(directory, state)
 
-    monkeypatch.setattr(checkpoint, "save_checkpoint", killed_after_first_epoch)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", killed)
     with pytest.raises(KeyboardInterrupt):
-        fit_flow_vae(_model(tiny_architecture), data, val, _settings(defaults, epochs=2),
-                     checkpoint_dir=tmp_path / "b", device=torch.device("cpu"), seed=1,
-                     progress=False)
+        fit_flow_vae(model, data, val, settings, checkpoint_dir=checkpoint_dir,
+                     device=torch.device("cpu"), seed=1, progress=False)
     monkeypatch.setattr(checkpoint, "save_checkpoint", save)
+
+
+def test_resumed_training_equals_uninterrupted(tmp_path, monkeypatch, defaults,
+                                               tiny_architecture, train_and_val):
+    data, val = train_and_val
+    straight = _model(tiny_architecture)
+    fit_flow_vae(straight, data, val, _settings(defaults, epochs=2), checkpoint_dir=tmp_path / "a",
+                 device=torch.device("cpu"), seed=1, progress=False)
+    _killed_after(1, monkeypatch, _model(tiny_architecture), data, val,
+                  _settings(defaults, epochs=2), tmp_path / "b")
     torch.manual_seed(123)  # the resumed run must not depend on the global RNG state
     resumed = _model(tiny_architecture)
     history = fit_flow_vae(resumed, data, val, _settings(defaults, epochs=2),
@@ -128,10 +139,8 @@ def test_resumed_training_equals_uninterrupted(tmp_path, monkeypatch, defaults,
 
 @pytest.mark.parametrize("keep", ["last", "best"])
 def test_the_run_keeps_the_weights_it_is_told_to(tmp_path, defaults, tiny_architecture,
-                                                 simulated_stamps, keep):
-    images, psf, power, conditions, _ = simulated_stamps
-    data = galaxy_tensors(images[:8], psf[:8], power[:8], conditions[:8], 32)
-    val = galaxy_tensors(images[8:], psf[8:], power[8:], conditions[8:], 32)
+                                                 train_and_val, keep):
+    data, val = train_and_val
     model = _model(tiny_architecture)
     history = fit_flow_vae(model, data, val, _settings(defaults, epochs=4, keep=keep),
                            checkpoint_dir=tmp_path, device=torch.device("cpu"), seed=1,
@@ -145,37 +154,21 @@ def test_the_run_keeps_the_weights_it_is_told_to(tmp_path, defaults, tiny_archit
 
 
 def test_ema_weights_are_the_moving_average_and_survive_a_resume(tmp_path, monkeypatch, defaults,
-                                                                 tiny_architecture, simulated_stamps):
-    images, psf, power, conditions, _ = simulated_stamps
-    data = galaxy_tensors(images[:8], psf[:8], power[:8], conditions[:8], 32)
-    val = galaxy_tensors(images[8:], psf[8:], power[8:], conditions[8:], 32)
+                                                                 tiny_architecture, train_and_val):
+    data, val = train_and_val
     settings = _settings(defaults, epochs=3, keep="ema", ema_decay=0.5)
     straight = _model(tiny_architecture)
     fit_flow_vae(straight, data, val, settings, checkpoint_dir=tmp_path / "a",
                  device=torch.device("cpu"), seed=1, progress=False)
     last = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
-    shadow = last["extra"]["ema"]["shadow"]
-    assert last["extra"]["ema"]["n_updates"] == 3 * 2  # 8 galaxies in batches of 4
+    shadow = last["ema"]["shadow"]
+    assert last["ema"]["n_updates"] == 3 * 2  # 8 galaxies in batches of 4
     moved = False
     for name, value in straight.state_dict().items():
         torch.testing.assert_close(value, shadow[name])
         moved |= not torch.equal(value, last["model"][name])
     assert moved  # the average is not the last weights
-    save = checkpoint.save_checkpoint
-    calls = []
-
-    def killed_after_two_epochs(directory, state):
-        calls.append(state["epoch"])
-        if len(calls) > 2:
-            raise KeyboardInterrupt
-        return save(directory, state)
-
-    monkeypatch.setattr(checkpoint, "save_checkpoint", killed_after_two_epochs)
-    with pytest.raises(KeyboardInterrupt):
-        fit_flow_vae(_model(tiny_architecture), data, val, settings,
-                     checkpoint_dir=tmp_path / "b", device=torch.device("cpu"), seed=1,
-                     progress=False)
-    monkeypatch.setattr(checkpoint, "save_checkpoint", save)
+    _killed_after(2, monkeypatch, _model(tiny_architecture), data, val, settings, tmp_path / "b")
     resumed = _model(tiny_architecture)
     fit_flow_vae(resumed, data, val, settings, checkpoint_dir=tmp_path / "b",
                  device=torch.device("cpu"), seed=1, progress=False)

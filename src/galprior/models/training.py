@@ -5,7 +5,8 @@ Separate pieces, each testable on its own:
 - :class:`EarlyStopping`: patience and minimum improvement on a validation score
   (higher is better: an ELBO, or a negative loss).
 - :class:`TrainingRun`: everything that changes during training (model, optimizer,
-  early stopping, the random generator, epoch, history) and goes into ``last.pt``.
+  early stopping, the random generator, epoch, history, and a moving average of the
+  weights when the family keeps one) and goes into ``last.pt``.
 - :func:`train`: the loop. It resumes from ``checkpoint_dir/last.pt`` when present
   (:mod:`galprior.models.checkpoint`), calls a family's ``epoch`` function (one pass of
   training and validation, returning a record), writes a checkpoint after every epoch
@@ -31,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from galprior.models import checkpoint
+from galprior.models.ema import EMA
 
 __all__ = ["EarlyStopping", "TrainingRun", "train", "history_to_frame"]
 
@@ -82,7 +84,7 @@ class TrainingRun:
     settings: dict[str, Any]
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)  # a family's own state (e.g. EMA weights)
+    ema: EMA | None = None  # the moving average of the weights, updated by the family's epoch
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -94,7 +96,7 @@ class TrainingRun:
             "torch_rng_state": torch.get_rng_state(),
             "history": list(self.history),
             "settings": self.settings,
-            "extra": self.extra,
+            "ema": None if self.ema is None else self.ema.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -110,7 +112,8 @@ class TrainingRun:
         torch.set_rng_state(state["torch_rng_state"])
         self.epoch = int(state["epoch"])
         self.history = [dict(record) for record in state["history"]]
-        self.extra = dict(state.get("extra", {}))
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
 
 
 def _log_epoch(record: dict[str, float], improved: bool, seconds: float) -> None:

@@ -196,16 +196,12 @@ def evaluate_vae(model: FlowVAE, data: GalaxyTensors, batch_size: int,
 
 
 def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTensors,
-              settings: VAETrainingSettings, device: torch.device,
-              ema: EMA | None = None) -> dict[str, float]:
+              settings: VAETrainingSettings, device: torch.device) -> dict[str, float]:
     """One pass over the shuffled training set, then the validation scores.
 
-    With ``ema``, the moving average is updated after every step and its state kept in
-    ``run.extra["ema"]`` (so it goes into the checkpoint and comes back on resume).
+    With ``run.ema``, the moving average is updated after every step.
     """
     model = run.model
-    if ema is not None and ema.n_updates < run.extra.get("ema", {}).get("n_updates", 0):
-        ema.load_state_dict(run.extra["ema"])  # resumed from a checkpoint
     model.train()
     n_batches = math.ceil(len(train_data) / settings.batch_size)
     total_steps = settings.epochs * n_batches
@@ -229,12 +225,10 @@ def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTenso
         run.optimizer.zero_grad(set_to_none=True)
         terms["loss"].mean().backward()
         run.optimizer.step()
-        if ema is not None:
-            ema.update(model)
+        if run.ema is not None:
+            run.ema.update(model)
         for key in sums:
             sums[key] += terms[key].detach().sum().item()
-    if ema is not None:
-        run.extra["ema"] = ema.state_dict()
     val = evaluate_vae(model, val_data, settings.batch_size, device)
     record = {f"train_{k}": v / len(train_data) for k, v in sums.items()}
     record.update({f"val_{k}": v for k, v in val.items()})
@@ -263,15 +257,14 @@ def fit_flow_vae(model: FlowVAE, train_data: GalaxyTensors, val_data: GalaxyTens
                       stopper=EarlyStopping(patience=settings.patience, min_delta=0.0),
                       generator=generator,
                       settings={**settings.__dict__, "seed": seed,
-                                "hyperparameters": model.hyperparameters})
-    ema = EMA(model, settings.ema_decay) if settings.keep == "ema" else None
-    history = train(run, lambda r: vae_epoch(r, train_data, val_data, settings, device, ema),
+                                "hyperparameters": model.hyperparameters},
+                      ema=EMA(model, settings.ema_decay) if settings.keep == "ema" else None)
+    history = train(run, lambda r: vae_epoch(r, train_data, val_data, settings, device),
                     epochs=settings.epochs, checkpoint_dir=checkpoint_dir, monitor="score",
                     restore_best=settings.keep == "best", progress=progress,
                     desc="flowvae epochs")
-    if ema is not None:  # the checkpoint's average, also when no epoch was left to run
-        ema.load_state_dict(run.extra["ema"])
-        model.load_state_dict(ema.shadow.state_dict())
+    if run.ema is not None:  # restored with the checkpoint, also when no epoch was left
+        model.load_state_dict(run.ema.shadow.state_dict())
     return [{k: v for k, v in row.items() if k != "score"} for row in history]
 
 
