@@ -13,7 +13,9 @@ parameter (10 bins) and the number of data sets it rests on.
 
 Not a test: 100 data sets take about 1.5-2.5 h on one CPU thread (60-100 s each). Run:
 ``.venv/bin/python benchmarks/sbc_inference.py --threads 2 --n-sims 100 --ranks-csv sbc.csv``
-(with ``--ranks-csv`` a killed run resumes where it stopped).
+(with ``--ranks-csv`` a killed run resumes where it stopped). On two cores, two processes
+of one thread each, ``--shard 0/2`` and ``--shard 1/2`` on the same CSV, share the data
+sets; a last run without ``--shard`` finds them all done and prints the tests.
 """
 
 from __future__ import annotations
@@ -127,7 +129,15 @@ def main() -> None:
     ap.add_argument("--ranks-csv", default=None,
                     help="append each data set's ranks to this CSV as it is done; data sets already "
                          "in it are skipped (a killed run resumes where it stopped)")
+    ap.add_argument("--shard", default="0/1",
+                    help="K/N: run only the data sets i with i %% N == K (several processes, one CSV)")
     args = ap.parse_args()
+    try:
+        shard, n_shards = (int(v) for v in args.shard.split("/"))
+        if not 0 <= shard < n_shards:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--shard {args.shard!r}: expected K/N with 0 <= K < N, e.g. 0/2")
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     simulator = LensSimulator(48, 0.2, dtype=torch.float64, parameter_convention="chianese2020")
@@ -136,7 +146,7 @@ def main() -> None:
     decoder = GaussianSource()
     done = _read_ranks(args.ranks_csv)
     for i in tqdm(range(args.n_sims), desc="simulations"):
-        if i in done:
+        if i in done or i % n_shards != shard:
             continue
         try:
             done[i] = one_simulation(i, args, simulator, decoder, latent)
@@ -145,6 +155,7 @@ def main() -> None:
             continue
         if args.ranks_csv:
             _append_ranks(args.ranks_csv, i, done[i])
+    done.update(_read_ranks(args.ranks_csv))  # what other shards wrote meanwhile
     ranks = {name: [done[i][name] for i in sorted(done) if i < args.n_sims] for name in RANKED}
     print(f"\n== SBC, mode {args.mode}: ranks of the truth among {args.thin} draws ==")
     print("parameter          n   chi2 (9 dof)   p-value   histogram (10 bins)")
