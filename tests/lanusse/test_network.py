@@ -180,7 +180,7 @@ def test_ema_weights_are_the_moving_average_and_survive_a_resume(tmp_path, monke
             torch.testing.assert_close(a, b)
 
 
-def test_keep_must_be_last_or_best(defaults, tiny_architecture, simulated_stamps):
+def test_keep_must_be_last_best_or_ema(defaults, tiny_architecture, simulated_stamps):
     images, psf, power, conditions, _ = simulated_stamps
     data = galaxy_tensors(images[:4], psf[:4], power[:4], conditions[:4], 32)
     with pytest.raises(ValueError, match="keep 'median' is not one of"):
