@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from galprior.inference.hmc import chain_diagnostics, regularised_inverse, sample_posterior
+from galprior.inference.hmc import chain_diagnostics, sample_posterior
+from galprior.inference.optim import regularised_inverse
 from galprior.inference.map import constrained_numpy
 from galprior.inference.model import ANGLE_SITE
 from galprior.inference.potential import FlatPosterior

@@ -20,7 +20,7 @@ from galprior.inference.hmc import HmcConfig, chain_diagnostics, sample_posterio
 from galprior.inference.map import (MapConfig, constrained_numpy, fit_map_adaptive, negative_log_posterior,
                                     repeat_for_restarts)
 from galprior.inference.model import ANGLE_SITE, LATENT_SITE
-from galprior.inference.optim import LbfgsConfig, batched_lbfgs
+from galprior.inference.optim import LbfgsConfig, batched_lbfgs, preconditioned_lbfgs
 from galprior.inference.potential import FlatPosterior
 from galprior.lensing.priors import LensSourcePrior
 from galprior.lensing.products import simulator_for, source_plane_image
@@ -214,10 +214,15 @@ def truth_values(posterior: FlatPosterior, lens_parameters: np.ndarray, source_p
 
 
 def mode_from_truth(posterior: FlatPosterior, start: torch.Tensor, include_jacobian: bool,
-                    iterations: int = 300) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Two L-BFGS stages from ``start`` (B, D), e.g. the truth with z at the prior mean:
-    the source parameters and z with the lens held (the best source for that lens), then
-    everything. Returns the log posterior after each stage (B,), (B,) and the final theta."""
+                    iterations: int = 300, hessian_floor: float = 0.5,
+                    rounds: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Two stages from ``start`` (B, D), e.g. the truth with z at the prior mean: the source
+    parameters and z with the lens held (the best source for that lens), then everything.
+    Each stage is ``iterations`` of L-BFGS (from the truth with z at the prior mean the
+    start is thousands of nats from a mode) and then ``rounds`` rounds of Hessian-whitened
+    L-BFGS (:func:`galprior.inference.optim.preconditioned_lbfgs`), which plain L-BFGS
+    alone does not replace at high S/N. Returns the log posterior after each stage (B,),
+    (B,) and the final theta."""
     objective = negative_log_posterior(posterior, include_jacobian)
     free = torch.zeros(posterior.dim, dtype=torch.bool, device=start.device)
     for site in posterior.sites:
@@ -229,10 +234,14 @@ def mode_from_truth(posterior: FlatPosterior, start: torch.Tensor, include_jacob
         return objective(full)
 
     lbfgs = LbfgsConfig(max_iter=iterations)
-    held = batched_lbfgs(source_only, start[:, free], lbfgs)
+
+    def optimise(fn, x):
+        return preconditioned_lbfgs(fn, batched_lbfgs(fn, x, lbfgs).x, lbfgs, hessian_floor, rounds)
+
+    held = optimise(source_only, start[:, free])
     theta = start.clone()
     theta[:, free] = held.x
-    result = batched_lbfgs(objective, theta, lbfgs)
+    result = optimise(objective, theta)
     return -held.value, -result.value, result.x
 
 
@@ -267,7 +276,8 @@ def truth_started_optimum(mocks: MockLensSet, level: int, source: SourceModel, p
     prior_mean = source.latent_prior.loc.detach().cpu().numpy()
     start = posterior.to_theta(truth_values(posterior, mocks.lens_parameters, mocks.source_parameters,
                                             np.tile(prior_mean, (len(mocks), 1))))
-    held, free, theta = mode_from_truth(posterior, start, config.include_jacobian, iterations)
+    held, free, theta = mode_from_truth(posterior, start, config.include_jacobian, iterations,
+                                        config.hessian_floor)
     values = constrained_numpy(posterior, theta.cpu().numpy())
     return {"log_posterior_fixed_lens": held.cpu().numpy().astype(np.float64),
             "log_posterior": free.cpu().numpy().astype(np.float64),

@@ -14,6 +14,17 @@ exact mode for the Laplace mass matrix of HMC (:mod:`galprior.inference.hmc`):
 Adam with a decaying learning rate stalls along the weak, correlated directions
 (slope x source size, latent z), where the lens parameters of a lens posterior are
 still off by several posterior standard deviations.
+
+L-BFGS alone stalls too: at the highest S/N the posterior widths in the prior-whitened
+coordinates span ~5 decades (Hessian eigenvalues ~2 to ~5e5 on the quick default), and a
+memory of 10 pairs does not learn that in a few hundred iterations.
+:func:`preconditioned_lbfgs` therefore first takes the exact Hessian (D Hessian-vector
+products, :func:`batched_hessian`), and runs L-BFGS in the coordinates whitened by its
+regularised inverse (``x = x0 + L psi``, ``L L^T = H^-1``), where the problem is
+well-conditioned. Measured on quick-default system 0 at sigma = 0.0333 (float64, 2
+threads): from the workflow's MAP, 200 plain L-BFGS iterations raise the log posterior
+by 455 in 5 s; one preconditioned round (Hessian 3.8 s + 101 iterations) by 516 in 7 s,
+reaching the mode (two more rounds add 0.3); eight damped Newton steps reach 514 in 34 s.
 """
 
 from __future__ import annotations
@@ -25,7 +36,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["LbfgsConfig", "LbfgsResult", "batched_lbfgs"]
+__all__ = ["LbfgsConfig", "LbfgsResult", "batched_lbfgs", "batched_hessian", "regularised_inverse",
+           "preconditioned_lbfgs"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +67,79 @@ class LbfgsResult:
     n_iter: int
     converged: Tensor
     trace: list[Tensor]
+
+
+def batched_hessian(objective: Objective, x: Tensor) -> Tensor:
+    """Hessians (B, D, D) of a separable objective (see :func:`batched_lbfgs`) at x (B, D).
+
+    The Hessian of the summed objective is block diagonal, so D Hessian-vector products
+    with the unit vectors give every element's Hessian at once (a loop: vectorising it
+    with ``is_grads_batched`` measured 2x slower on the lens posterior on a CPU).
+    """
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(objective(x).sum(), x, create_graph=True)
+    dim = x.shape[-1]
+    columns = []
+    for i in range(dim):
+        unit = torch.zeros_like(x)
+        unit[:, i] = 1.0
+        (column,) = torch.autograd.grad(grad, x, unit, retain_graph=i < dim - 1)
+        columns.append(column.detach())
+    hessian = torch.stack(columns, dim=-1)
+    return 0.5 * (hessian + hessian.mT)
+
+
+def regularised_inverse(hessian: Tensor, floor: float) -> Tensor:
+    """Inverse of Hessians (..., D, D) with eigenvalues max(|lambda|, floor): SPD covariances.
+
+    In prior-whitened coordinates the prior alone has curvature ~1, so a floor of ~0.1-1
+    never makes a direction wider than the prior; ``|lambda|`` turns a saddle direction
+    (away from a mode) into a finite width instead of an infinite step.
+    """
+    eigval, eigvec = torch.linalg.eigh(hessian.double())
+    eigval = eigval.abs().clamp_min(floor)
+    cov = (eigvec / eigval[..., None, :]) @ eigvec.mT
+    return (0.5 * (cov + cov.mT)).to(hessian.dtype)
+
+
+def preconditioned_lbfgs(objective: Objective, x0: Tensor, config: LbfgsConfig, hessian_floor: float,
+                         rounds: int = 1, curvature: Objective | None = None,
+                         progress: Callable[[Tensor], None] | None = None) -> LbfgsResult:
+    """:func:`batched_lbfgs` in coordinates whitened by the Hessian, ``rounds`` times.
+
+    Each round takes the Hessian of ``curvature`` (default: ``objective``; e.g. the same
+    posterior on a coarser grid, a cheaper preconditioner) at the current x (B, D),
+    ``L = cholesky(regularised_inverse(H, hessian_floor))``, and minimises
+    ``objective(x + L psi)`` over psi from 0 with ``config`` (``max_step`` then bounds the
+    first trial move of each iteration in Hessian standard deviations). Made for starts
+    near a mode (after Adam, from a MAP): from thousands of nats away, where the Hessian
+    says little about the mode, run :func:`batched_lbfgs` first (bounding the move in x
+    instead of psi measured worse after Adam: one quick-default MAP ended 9,700 nats
+    below the psi-bounded one). The
+    result is in x; its trace runs over every round, its gradient is d objective / dx.
+    """
+    x = x0.detach().clone()
+    trace: list[Tensor] = []
+    result, n_iter = None, 0
+    for _ in range(rounds):
+        hessian = batched_hessian(curvature or objective, x)
+        chol = torch.linalg.cholesky(regularised_inverse(hessian, hessian_floor).double()).to(x.dtype)
+        base = x
+
+        def whitened(psi: Tensor, base: Tensor = base, chol: Tensor = chol) -> Tensor:
+            return objective(base + (chol @ psi[..., None])[..., 0])
+
+        result = batched_lbfgs(whitened, torch.zeros_like(x), config, progress)
+        x = base + (chol @ result.x[..., None])[..., 0]
+        trace += result.trace if not trace else result.trace[1:]
+        n_iter += result.n_iter
+    if result is None:
+        value, grad = _value_and_grad(objective, x)
+        return LbfgsResult(x=x, value=value, grad=grad, n_iter=0, converged=torch.zeros_like(value, dtype=torch.bool),
+                           trace=[value])
+    grad = torch.linalg.solve_triangular(chol.mT, result.grad[..., None], upper=True)[..., 0]
+    return LbfgsResult(x=x.detach(), value=result.value, grad=grad, n_iter=n_iter, converged=result.converged,
+                       trace=trace)
 
 
 def _value_and_grad(objective: Objective, x: Tensor) -> tuple[Tensor, Tensor]:
