@@ -137,17 +137,29 @@ def laplace_hessian(posterior: FlatPosterior, theta: Tensor) -> Tensor:
     return batched_hessian(negative_log_posterior(posterior, True), theta.detach()[None])[0]
 
 
-def refine_mode(posterior: FlatPosterior, theta: Tensor, iterations: int, hessian_floor: float) -> Tensor:
-    """Mode (D,) of one system's sampled density (Jacobian included) from theta (D,): one
-    round of Hessian-preconditioned L-BFGS (:func:`galprior.inference.optim.preconditioned_lbfgs`)."""
+def refine_mode(posterior: FlatPosterior, theta: Tensor, iterations: int, hessian_floor: float,
+                max_rounds: int = 4, tolerance: float = 1.0) -> Tensor:
+    """Mode (D,) of one system's sampled density (Jacobian included) from theta (D,):
+    rounds of Hessian-preconditioned L-BFGS (:func:`galprior.inference.optim.preconditioned_lbfgs`,
+    ``iterations`` each, a fresh Hessian each) until a round gains less than ``tolerance``
+    nats, at most ``max_rounds``. One round is not always enough: far from the mode the
+    Hessian of the start is a poor preconditioner (quick default, system 0 at sigma =
+    0.0333 from the workflow's MAP: the first round stopped 59 iterations in with a
+    gradient of 29 after gaining 692 nats)."""
     if iterations == 0:
         return theta
 
-    result = preconditioned_lbfgs(negative_log_posterior(posterior, True), theta[None],
-                                  LbfgsConfig(max_iter=iterations, grad_tol=1e-3), hessian_floor)
-    log.info("mode: %d preconditioned L-BFGS iterations raised the log density by %.1f (max |gradient| %.3g)",
-             result.n_iter, float(result.trace[0][0] - result.value[0]), float(result.grad.abs().max()))
-    return result.x[0]
+    objective = negative_log_posterior(posterior, True)
+    x = theta[None]
+    for round_ in range(1, max_rounds + 1):
+        result = preconditioned_lbfgs(objective, x, LbfgsConfig(max_iter=iterations, grad_tol=1e-3), hessian_floor)
+        gain = float(result.trace[0][0] - result.value[0])
+        x = result.x
+        log.info("mode, round %d: %d preconditioned L-BFGS iterations raised the log density by %.1f "
+                 "(max |gradient| %.3g)", round_, result.n_iter, gain, float(result.grad.abs().max()))
+        if gain < tolerance:
+            break
+    return x[0]
 
 
 class _LaplaceMixin:
