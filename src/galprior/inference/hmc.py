@@ -149,17 +149,12 @@ def refine_mode(posterior: FlatPosterior, theta: Tensor, iterations: int, hessia
     if iterations == 0:
         return theta
 
-    objective = negative_log_posterior(posterior, True)
-    x = theta[None]
-    for round_ in range(1, max_rounds + 1):
-        result = preconditioned_lbfgs(objective, x, LbfgsConfig(max_iter=iterations, grad_tol=1e-3), hessian_floor)
-        gain = float(result.trace[0][0] - result.value[0])
-        x = result.x
-        log.info("mode, round %d: %d preconditioned L-BFGS iterations raised the log density by %.1f "
-                 "(max |gradient| %.3g)", round_, result.n_iter, gain, float(result.grad.abs().max()))
-        if gain < tolerance:
-            break
-    return x[0]
+    result = preconditioned_lbfgs(negative_log_posterior(posterior, True), theta[None],
+                                  LbfgsConfig(max_iter=iterations, grad_tol=1e-3), hessian_floor,
+                                  rounds=max_rounds, tolerance=tolerance)
+    log.info("mode: %d preconditioned L-BFGS iterations raised the log density by %.1f (max |gradient| %.3g)",
+             result.n_iter, float(result.trace[0][0] - result.value[0]), float(result.grad.abs().max()))
+    return result.x[0]
 
 
 class _LaplaceMixin:
