@@ -11,6 +11,7 @@ from lenstronomy.Util.param_util import phi_q2_ellipticity
 
 from galprior.lensing import LensSimulator
 from galprior.lensing.func import lenstronomy_einstein_radius, paper_einstein_radius
+from galprior.lensing.simulator import intermediate_axis_einstein_radius
 
 
 @pytest.mark.parametrize("q, slope", [(0.5, 2.0), (0.7, 1.6), (0.35, 2.4)])
@@ -61,3 +62,12 @@ def test_eq17_scale_maps_the_stamp_onto_minus_s_to_s():
     columns = np.nonzero(plane[0].max(axis=0) > 0.99)[0]
     x = (columns + 0.5) * 0.1 - 4.0
     assert x.mean() == pytest.approx(0.4375 * 2 * s, abs=0.06)
+
+
+def test_intermediate_axis_einstein_radius_reads_r_ein_and_q_columns_of_a_parameter_table():
+    """The tables' helper converts each row of a (..., 8) lens-parameter array in
+    LENS_PARAMETER_NAMES order: theta_E = sqrt(q) r_Ein, so q = 0.64 gives 0.8 r_Ein and the
+    other columns (slope 2.9, say) play no part."""
+    rows = np.array([[[2.0, 2.9, 0.64, 0.3, 0.1, -0.1, 0.02, 0.01],
+                      [1.5, 1.3, 1.00, 2.0, 0.0, 0.00, 0.00, 0.00]]])
+    assert intermediate_axis_einstein_radius(rows) == pytest.approx(np.array([[1.6, 1.5]]), rel=1e-12)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -36,6 +37,7 @@ __all__ = [
     "PARAMETER_CONVENTIONS",
     "LensSimulator",
     "as_parameter_tensor",
+    "intermediate_axis_einstein_radius",
     "validate_inputs",
 ]
 
@@ -53,6 +55,18 @@ _RANGES = {
     "axis_ratio": (0.0, False, 1.0, True),
     "scale": (0.0, False, None, False),
 }
+
+
+def intermediate_axis_einstein_radius(lens_parameters: np.ndarray) -> np.ndarray:
+    """lenstronomy's theta_E (..., ) of lens parameters (..., 8) in :data:`LENS_PARAMETER_NAMES`
+    order with r_Ein in the paper's convention (Chianese et al. 2020 eqs. 11-12).
+
+    The image fixes this intermediate-axis radius more directly than the paper's
+    major-axis r_Ein = theta_E / sqrt(q), which also carries the error of q. Unit: arcsec.
+    """
+    lens = torch.as_tensor(np.asarray(lens_parameters, dtype=np.float64))
+    r_ein, q = LENS_PARAMETER_NAMES.index("einstein_radius"), LENS_PARAMETER_NAMES.index("axis_ratio")
+    return lenstronomy_einstein_radius(lens[..., r_ein], lens[..., q]).numpy()
 
 
 def as_parameter_tensor(
