@@ -18,7 +18,7 @@ def test_map_recovers_einstein_radius(tiny_system, default_prior, map_config):
     restarts = 8
     obs, sigma = repeat_for_restarts(image, torch.tensor([0.01]), restarts)
     post = FlatPosterior(obs, sigma, sim, decoder, prior, default_prior)
-    result = fit_map(post, 1, map_config(n_restarts=restarts, n_steps_lens=150, n_steps_all=250))
+    result = fit_map(post, 1, map_config(n_restarts=restarts, n_steps_lens=150, n_steps_all=250, n_candidates=0))
     assert result.theta.shape == (1, restarts, post.dim)
     assert result.loss_trace.shape == (400 + map_config().lbfgs_iterations, 1, restarts)
     # the L-BFGS stage never makes a restart worse than Adam left it
@@ -102,6 +102,39 @@ def test_coarse_adam_stages_still_find_the_einstein_radius(tiny_system, default_
     post = FlatPosterior(obs, sigma, sim, decoder, prior, default_prior)
     coarse = post.coarsened(2)
     assert coarse.observation.shape[-1] == 16 and torch.allclose(coarse.noise_sigma, sigma / 2)
-    result = fit_map(post, 1, map_config(n_restarts=restarts, n_steps_lens=150, n_steps_all=250, coarse_factor=2))
+    result = fit_map(post, 1, map_config(n_restarts=restarts, n_steps_lens=150, n_steps_all=250, coarse_factor=2,
+                                         n_candidates=0))
     best = constrained_numpy(post, result.best_theta)
     assert abs(best["einstein_radius"][0] / 1.5 - 1) < 0.01, best["einstein_radius"]
+
+
+def test_screen_keeps_each_systems_best_candidates(tiny_system, default_prior, map_config):
+    """Stage 0: 24 prior draws per system screened on the 2 x 2-averaged image, the 3 best
+    of each system go on. Two systems with different lenses in one batch: a start screened
+    on the other system's image, or a low-scoring one, fails this."""
+    from galprior.inference.map import screened_starts
+    from galprior.inference.model import render_model_image
+
+    image, truth, sim, decoder, prior = tiny_system
+    other = {**truth, "einstein_radius": torch.tensor([1.1]), "position_angle": torch.tensor([2.0])}
+    with torch.no_grad():
+        images = torch.cat([image, render_model_image(other, sim, decoder)])
+    restarts = 3
+    obs, sigma = repeat_for_restarts(images, torch.tensor([0.01, 0.01]), restarts)
+    post = FlatPosterior(obs, sigma, sim, decoder, prior, default_prior)
+    config = map_config(n_restarts=restarts, n_candidates=24, screen_steps=60, screen_factor=2,
+                        n_steps_lens=100, n_steps_all=150)
+    torch.manual_seed(config.seed)
+    starts, trace = screened_starts(post, 2, config)
+    assert starts.shape == (2 * restarts, post.dim) and trace.shape == (60, 2 * restarts)
+    # the kept starts score at least as well on their own system's coarse image as any of
+    # 24 unscreened draws given the same Adam steps would on average
+    coarse = post.coarsened(2)
+    with torch.no_grad():
+        kept = coarse.log_prob(starts).reshape(2, restarts)
+        swapped = coarse.log_prob(starts.reshape(2, restarts, -1).flip(0).reshape(2 * restarts, -1))
+    assert (kept.min(1).values > swapped.reshape(2, restarts).max(1).values).all()
+    result = fit_map(post, 2, config)
+    assert result.loss_trace.shape == (60 + 250 + config.lbfgs_iterations, 2, restarts)
+    radius = constrained_numpy(post, result.best_theta)["einstein_radius"]
+    np.testing.assert_allclose(radius, [1.5, 1.1], rtol=0.01)

@@ -3,8 +3,13 @@
 Chianese et al. 2020 (sec. 5) run Adam for ~1e4 iterations per system (~20 min on a
 CPU). We run one batched Adam over ``S x R`` copies (S systems, R restarts drawn
 from the prior), in the whitened coordinates of :class:`FlatPosterior` (every
-coordinate of prior scale ~1, so one learning rate fits all), in two stages:
+coordinate of prior scale ~1, so one learning rate fits all), in stages:
 
+0. (``n_candidates`` > ``n_restarts``) a screen: ``n_candidates`` prior draws per system,
+   ``screen_steps`` Adam steps of the lens + source parameters on the observation averaged
+   over ``screen_factor`` x ``screen_factor`` blocks (64^2 pixels for the quick default,
+   ~16 times cheaper than the full grid); the ``n_restarts`` draws with the highest
+   screened log posterior of each system go on;
 1. lens + source parameters, with the latent ``z`` held at the prior mean
    (a smooth average galaxy) -- finds the lens configuration;
 2. all parameters, including ``z``;
@@ -73,6 +78,9 @@ class MapConfig:
     agreement: float = 0.01  # relative r_Ein difference of the two best restarts that still agrees
     newton_rounds: int = 1  # stage 3 in coordinates whitened by the Hessian, this many rounds (0: plain L-BFGS)
     hessian_floor: float = 0.5  # eigenvalue floor of that Hessian (whitened prior curvature ~1)
+    n_candidates: int = 0  # prior draws per system screened before stage 1 (<= n_restarts: no screen)
+    screen_steps: int = 100  # Adam steps of the screen (lens + source, z at the prior mean)
+    screen_factor: int = 4  # the screen fits the image averaged over this many pixels squared
 
 
 @dataclass
@@ -137,6 +145,35 @@ def _adam_stage(posterior: FlatPosterior, theta: Tensor, n_steps: int, config: M
     return theta.detach(), losses
 
 
+def screened_starts(posterior: FlatPosterior, n_systems: int, config: MapConfig,
+                    bar: tqdm | None = None) -> tuple[Tensor, Tensor]:
+    """Stage 0: the ``n_restarts`` best of ``config.n_candidates`` prior draws per system.
+
+    Every draw (z at the prior mean) gets ``screen_steps`` Adam steps of the lens and
+    source parameters on the ``screen_factor``-coarsened posterior; each system keeps the
+    draws with the highest log posterior there. Cheap restarts spread over the prior find
+    the lens's basin more often than a few expensive ones: on the quick default's 8 mocks
+    at sigma 0.0333 (two seeds), 32 candidates for 4 restarts and no extra round ended
+    within sqrt(2N)/2 nats of (or above) the mode reached from the truth on 7 of 8 systems,
+    against 6 and 3 of 8 for 4 restarts plus an extra round of 4, in 13 s per system
+    instead of 19.5 (README).
+    Returns the (S * R, D) starts and their (screen_steps, S * R) loss trace.
+    """
+    n_restarts = posterior.batch_size // n_systems
+    per_slot = -(-config.n_candidates // n_restarts)  # candidates per restart slot (rounded up)
+    rows = torch.arange(posterior.batch_size, device=posterior.device).repeat_interleave(per_slot)
+    candidates = posterior.subset(rows)
+    theta = _initial_theta(candidates, candidates.batch_size)
+    coarse = candidates.coarsened(config.screen_factor)
+    bar = bar if bar is not None else tqdm(disable=True)
+    theta, trace = _adam_stage(coarse, theta, config.screen_steps, config, _latent_mask(posterior), bar)
+    with torch.no_grad():
+        score = torch.nan_to_num(coarse.log_prob(theta, include_jacobian=config.include_jacobian), nan=-np.inf)
+    keep = torch.argsort(-score.reshape(n_systems, -1), dim=1)[:, :n_restarts]
+    keep = (keep + per_slot * n_restarts * torch.arange(n_systems, device=keep.device)[:, None]).reshape(-1)
+    return theta[keep], torch.stack(trace)[:, keep] if trace else torch.empty(0, len(keep), device=theta.device)
+
+
 def fit_map(posterior: FlatPosterior, n_systems: int, config: MapConfig,
             initial_theta: Tensor | None = None) -> MapResult:
     """Fit the MAP of every system from ``config.n_restarts`` starts at once.
@@ -146,7 +183,8 @@ def fit_map(posterior: FlatPosterior, n_systems: int, config: MapConfig,
     posterior: built on the observations repeated per restart, system-major:
         ``observation[s * R + r]`` is system s (see :func:`repeat_for_restarts`).
     n_systems: S.
-    initial_theta: optional (S * R, D) starts; default prior draws with z at the mean.
+    initial_theta: optional (S * R, D) starts; default prior draws with z at the mean
+        (screened by :func:`screened_starts` when ``config.n_candidates > R``).
 
     Returns
     -------
@@ -155,12 +193,17 @@ def fit_map(posterior: FlatPosterior, n_systems: int, config: MapConfig,
     n_restarts = posterior.batch_size // n_systems
     if n_restarts * n_systems != posterior.batch_size:
         raise ValueError(f"posterior batch {posterior.batch_size} is not a multiple of {n_systems} systems")
-    with torch.random.fork_rng():
-        torch.manual_seed(config.seed)
-        theta = _initial_theta(posterior, posterior.batch_size) if initial_theta is None else initial_theta.clone()
-    total = config.n_steps_lens + config.n_steps_all + config.lbfgs_iterations
+    screen = initial_theta is None and config.n_candidates > n_restarts and config.screen_steps > 0
+    total = config.n_steps_lens + config.n_steps_all + config.lbfgs_iterations + screen * config.screen_steps
     coarse = posterior.coarsened(config.coarse_factor)
     with tqdm(total=total, desc=f"MAP {n_systems}x{n_restarts}", leave=False) as bar:
+        with torch.random.fork_rng():
+            torch.manual_seed(config.seed)
+            if screen:
+                theta, trace0 = screened_starts(posterior, n_systems, config, bar)
+            else:
+                theta = _initial_theta(posterior, posterior.batch_size) if initial_theta is None else initial_theta.clone()
+                trace0 = torch.empty(0, posterior.batch_size, device=posterior.device)
         theta, trace1 = _adam_stage(coarse, theta, config.n_steps_lens, config, _latent_mask(posterior), bar)
         theta, trace2 = _adam_stage(coarse, theta, config.n_steps_all, config, None, bar)
         theta, trace3 = polish_map(posterior, theta, config, bar)
@@ -169,7 +212,7 @@ def fit_map(posterior: FlatPosterior, n_systems: int, config: MapConfig,
     final = torch.nan_to_num(final, nan=-np.inf)
     shape = (n_systems, n_restarts)
     log_post = final.reshape(shape).cpu().numpy().astype(np.float64)
-    trace = torch.stack(trace1 + trace2 + trace3) if total else torch.empty(0, posterior.batch_size, device=posterior.device)
+    trace = torch.cat([trace0] + ([torch.stack(trace1 + trace2 + trace3)] if trace1 + trace2 + trace3 else []))
     result = MapResult(
         theta=theta.reshape(shape + (posterior.dim,)).cpu().numpy(),
         log_posterior=log_post,

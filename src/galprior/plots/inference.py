@@ -95,18 +95,18 @@ def corner_figure(mocks: MockLensSet, posterior: PosteriorSampleSet, row: int,
 
 
 def _mark_map_stages(ax, config: dict) -> None:
-    """Dotted lines and names at the starts of the MAP stages (Adam lens, Adam all, L-BFGS)."""
-    starts, names = [0], ["Adam, z fixed"]
-    starts.append(starts[-1] + config.get("n_steps_lens", 0))
-    names.append("Adam, all")
-    starts.append(starts[-1] + config.get("n_steps_all", 0))
-    names.append("L-BFGS")
-    lengths = [config.get("n_steps_lens", 0), config.get("n_steps_all", 0), config.get("lbfgs_iterations", 0)]
-    for start, name, length in zip(starts, names, lengths):
+    """Dotted lines and names at the starts of the MAP stages (Adam screen, Adam lens, Adam all, L-BFGS)."""
+    screened = config.get("n_candidates", 0) > config.get("n_restarts", 1)
+    lengths = [config.get("screen_steps", 0) if screened else 0, config.get("n_steps_lens", 0),
+               config.get("n_steps_all", 0), config.get("lbfgs_iterations", 0)]
+    names = ["Adam screen", "Adam, z fixed", "Adam, all", "L-BFGS"]
+    start = 0
+    for name, length in zip(names, lengths):
         if length:
             ax.axvline(start, color="0.5", ls=":", lw=0.8)
             ax.text(start, 1.0, f" {name}", transform=ax.get_xaxis_transform(), fontsize=6, va="top",
                     color="0.3")
+        start += length
 
 
 def loss_trace_figure(fits: MapResultSet):
