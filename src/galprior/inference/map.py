@@ -73,12 +73,12 @@ class MapConfig:
     seed: int
     max_batch: int  # posteriors (systems x restarts) per forward pass; larger is slower per item on CPU
     coarse_factor: int  # Adam stages on a grid this many times coarser (1: the full grid)
+    n_candidates: int  # prior draws per system screened before stage 1 (<= n_restarts: no screen)
     # defaults = the schema's chianese.map (blocks without these keys, e.g. adam's, use fit_map only)
     extra_rounds: int = 2  # rounds of n_restarts new restarts for systems whose best restarts disagree
     agreement: float = 0.01  # relative r_Ein difference of the two best restarts that still agrees
     newton_rounds: int = 1  # stage 3 in coordinates whitened by the Hessian, this many rounds (0: plain L-BFGS)
     hessian_floor: float = 0.5  # eigenvalue floor of that Hessian (whitened prior curvature ~1)
-    n_candidates: int = 0  # prior draws per system screened before stage 1 (<= n_restarts: no screen)
     screen_steps: int = 100  # Adam steps of the screen (lens + source, z at the prior mean)
     screen_factor: int = 4  # the screen fits the image averaged over this many pixels squared
 
