@@ -45,11 +45,14 @@ def test_simulated_vae_fits_mocks_of_real_cosmos_sources(tmp_path, defaults, def
                               fill_fraction=1 / 3, require_detection=True, prior=default_prior, seed=1)
     source = load_source_model(model_dir, tmp_path / "prior.npz")
     fits = map_fit_mocks(mocks, source, default_prior,
-                         map_config(n_restarts=2, n_steps_lens=15, n_steps_all=15))
+                         map_config(n_restarts=2, n_candidates=4, screen_steps=10, screen_factor=2,
+                                    n_steps_lens=15, n_steps_all=15))
     assert fits.lens_parameters.shape == (2, 2, 8)
     assert np.isfinite(fits.log_posterior).all() and np.isfinite(fits.reduced_chi2).all()
-    first, last = fits.loss_trace[..., 0], fits.loss_trace[..., -1]
-    assert (last <= first).all()  # the optimisation made progress on every restart
+    # the optimisation made progress on every restart: in the screen (on its own grid), and
+    # from the first step after it to the end
+    screen, rest = fits.loss_trace[..., :10], fits.loss_trace[..., 10:]
+    assert (screen[..., -1] <= screen[..., 0]).all() and (rest[..., -1] <= rest[..., 0]).all()
 
     # HMC runs in float64 on a copy of the source model; the float32 original is untouched
     samples = sample_mocks(mocks, fits, source, default_prior,
