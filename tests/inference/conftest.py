@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from galprior.inference.model import render_model_image
+from galprior.inference.model import ELLIPTICITY_SITE, render_model_image
+from galprior.lensing.priors import ellipticity_from_shape
 from galprior.lensing.simulator import LensSimulator
 from galprior.models.vae.latent_prior import latent_prior_distribution
 
@@ -55,6 +56,7 @@ def tiny_system():
     simulator = LensSimulator(32, 0.16)
     truth = {k: torch.tensor([v]) for k, v in TRUTH.items()}
     truth["latent"] = torch.tensor([[0.3, -0.5, 0.2, 0.8, -0.1, 0.4]])
+    truth[ELLIPTICITY_SITE] = ellipticity_from_shape(truth["axis_ratio"], truth["position_angle"])  # the model's site
     with torch.no_grad():
         image = render_model_image(truth, simulator, decoder)
     return image, truth, simulator, decoder, prior

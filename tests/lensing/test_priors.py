@@ -23,7 +23,7 @@ def test_mock_draws_follow_the_distributions_the_inference_scores(default_prior)
     scored = default_prior.lens_distributions()
     for column, name in enumerate(LENS_PARAMETER_NAMES):
         if name not in scored:
-            continue  # position_angle: U(0, pi), sampled as a 2-vector by the model (tested there)
+            continue  # q and phi: one 2-vector in the model (tests/inference/test_model.py)
         x = draws[:, column]
         log_p = scored[name].log_prob(torch.as_tensor(x))
         assert torch.isfinite(log_p).all(), f"{name}: a mock draw outside the inference's support"

@@ -329,13 +329,13 @@ def repeat_for_restarts(observation: Tensor, noise_sigma: Tensor, n_restarts: in
 
 
 def constrained_numpy(posterior: FlatPosterior, theta: np.ndarray) -> dict[str, np.ndarray]:
-    """Constrained values (including ``position_angle``) of theta (..., D) as numpy arrays."""
-    from .model import ANGLE_SITE, position_angle_from_vector
+    """Constrained values (including ``axis_ratio`` and ``position_angle``) of theta (..., D) as numpy arrays."""
+    from .model import with_lens_shape
 
     flat = torch.as_tensor(theta, dtype=torch.get_default_dtype(), device=posterior.device).reshape(-1, theta.shape[-1])
     with torch.no_grad():
         values, _ = posterior.constrain(flat)
-    values["position_angle"] = position_angle_from_vector(values[ANGLE_SITE])
+    values = with_lens_shape(values)
     if posterior.priors.fixed_slope is not None:
         values["slope"] = torch.full_like(values["einstein_radius"], posterior.priors.fixed_slope)
     lead = theta.shape[:-1]

@@ -19,10 +19,10 @@ from tqdm import tqdm
 from galprior.inference.hmc import HmcConfig, chain_diagnostics, sample_posterior
 from galprior.inference.map import (MapConfig, constrained_numpy, fit_map_adaptive, negative_log_posterior,
                                     repeat_for_restarts)
-from galprior.inference.model import ANGLE_SITE, LATENT_SITE
+from galprior.inference.model import ELLIPTICITY_SITE, LATENT_SITE
 from galprior.inference.optim import LbfgsConfig, batched_lbfgs, preconditioned_lbfgs
 from galprior.inference.potential import FlatPosterior
-from galprior.lensing.priors import LensSourcePrior
+from galprior.lensing.priors import LensSourcePrior, ellipticity_from_shape
 from galprior.lensing.products import simulator_for, source_plane_image
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES, LensSimulator, SOURCE_PARAMETER_NAMES
 from galprior.metrics.lens_recovery import reduced_chi2
@@ -198,16 +198,16 @@ def sample_mocks(mocks: MockLensSet, map_result: MapResultSet, source: SourceMod
 
 def truth_values(posterior: FlatPosterior, lens_parameters: np.ndarray, source_parameters: np.ndarray,
                  latents: np.ndarray) -> dict[str, torch.Tensor]:
-    """Site values of ``posterior`` (the model's parametrisation: the position angle phi as the
-    unit 2-vector (cos 2 phi, sin 2 phi)) from lens (B, 8) and source (B, 4) parameter rows in
+    """Site values of ``posterior`` (the model's parametrisation: q and phi as the ellipticity
+    vector, :func:`galprior.lensing.priors.ellipticity_from_shape`) from lens (B, 8) and source (B, 4) parameter rows in
     ``LENS_PARAMETER_NAMES`` / ``SOURCE_PARAMETER_NAMES`` order and latents (B, D)."""
     def col(matrix: np.ndarray, j: int) -> torch.Tensor:
         return torch.as_tensor(matrix[:, j], dtype=posterior.dtype, device=posterior.device)
 
     values = {name: col(lens_parameters, j) for j, name in enumerate(LENS_PARAMETER_NAMES)
-              if name != "position_angle"}
-    phi = col(lens_parameters, LENS_PARAMETER_NAMES.index("position_angle"))
-    values[ANGLE_SITE] = torch.stack([torch.cos(2 * phi), torch.sin(2 * phi)], dim=-1)
+              if name not in ("axis_ratio", "position_angle")}
+    values[ELLIPTICITY_SITE] = ellipticity_from_shape(col(lens_parameters, LENS_PARAMETER_NAMES.index("axis_ratio")),
+                                                      col(lens_parameters, LENS_PARAMETER_NAMES.index("position_angle")))
     values.update({name: col(source_parameters, j) for j, name in enumerate(SOURCE_PARAMETER_NAMES)})
     values[LATENT_SITE] = torch.as_tensor(latents, dtype=posterior.dtype, device=posterior.device)
     return values
@@ -226,7 +226,7 @@ def mode_from_truth(posterior: FlatPosterior, start: torch.Tensor, include_jacob
     objective = negative_log_posterior(posterior, include_jacobian)
     free = torch.zeros(posterior.dim, dtype=torch.bool, device=start.device)
     for site in posterior.sites:
-        free[site.start:site.stop] = site.name not in LENS_PARAMETER_NAMES + (ANGLE_SITE,)
+        free[site.start:site.stop] = site.name not in LENS_PARAMETER_NAMES + (ELLIPTICITY_SITE,)
 
     def source_only(sub: torch.Tensor) -> torch.Tensor:
         full = start.clone()

@@ -7,7 +7,7 @@ prior with z at its mean; the paper does not give the learning rate or the start
 Pyro's NUTS from the MAP with Pyro's own step-size and diagonal mass-matrix adaptation
 (50 warm-up steps, 500 samples). Differences we keep: the parameters are Pyro's
 unconstrained ones whitened by their prior scale (:class:`FlatPosterior`), the latent
-prior and the position-angle ring of :mod:`galprior.inference.model`.
+prior and the lens-ellipticity vector for (q, phi) of :mod:`galprior.inference.model`.
 
 ``galprior`` (default): our faster, better-mixing inference: restarts batched over
 systems, Adam then L-BFGS (:mod:`galprior.inference.map`, settings ``chianese.map``),

@@ -7,14 +7,14 @@ separately. :class:`FlatPosterior` provides this on top of the ONE Pyro model:
 
 * each latent site is mapped to the real line by Pyro's ``biject_to(support)``
   (sigmoid for the uniform / truncated priors, log for the log-normal ones, identity
-  for normals and the latent ``z``);
+  for normals and the latent ``z``, the disk map of the lens ellipticity);
 * each unconstrained coordinate is whitened, ``u = loc + scale * theta``, with the
   mean and standard deviation of ``n_whiten`` prior draws, so that every coordinate of
   ``theta`` has prior scale ~1 (this is the "gradient scaling" of the optimiser and a
   good starting point for the step sizes of HMC);
 * ``log_prob(theta)`` runs the Pyro model conditioned on the constrained values and
-  sums, per system, every sample site's log density (observation and
-  ``position_angle_ring`` factor included), plus optionally the log |Jacobian| of
+  sums, per system, every sample site's log density (observation and any
+  ``pyro.factor`` included), plus optionally the log |Jacobian| of
   ``biject_to`` (needed for sampling; left out, it gives the MAP of the parameters
   themselves, as Pyro's ``AutoDelta`` does). The whitening Jacobian is a constant and
   omitted.

@@ -8,7 +8,7 @@ measure a prior mismatch. :class:`LensSourcePrior` is built from ONE config bloc
 (:meth:`LensSourcePrior.sample_lens`, :meth:`LensSourcePrior.sample_source`) and
 torch/Pyro distributions with declared supports for the Pyro model
 (:meth:`LensSourcePrior.lens_distributions`, :meth:`LensSourcePrior.source_distributions`,
-:meth:`LensSourcePrior.position_angle_log_prob`), so that Pyro maps each parameter to an
+:meth:`LensSourcePrior.ellipticity_distribution`), so that Pyro maps each parameter to an
 unconstrained space itself. Truncated normals are drawn by rejection in the mocks and
 scored with their normalised density in the inference: the same distribution.
 
@@ -29,7 +29,8 @@ position_angle   N(0, 1 rad)    eq. 19       none: wrapped to the period pi of a
                                              ellipse (phi and phi + pi are the same
                                              lens), i.e. the density of (phi mod pi)
 axis_ratio q     N(0.5, 0.5)    eq. 20       [0.2, 1.0]: q must lie in (0, 1]; below 0.2
-                                             the EPL series needs hundreds of terms
+                                             the EPL series needs hundreds of terms (the
+                                             upper end must be 1: :class:`LensEllipticity`)
 einstein_radius  N(1.5, 0.5)"   eq. 21       [0.5, 3.0]": r_Ein > 0, and the arcs of a
                                              1.7" source around r_Ein <= 3" stay inside
                                              the 10.24" field
@@ -67,7 +68,8 @@ from torch import Tensor
 
 from .simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES
 
-__all__ = ["TruncatedNormal", "WrappedNormal", "LensSourcePrior"]
+__all__ = ["TruncatedNormal", "WrappedNormal", "LensEllipticity", "ellipticity_from_shape",
+           "shape_from_ellipticity", "LensSourcePrior"]
 
 Bounded = tuple[float, float, float | None, float | None]
 
@@ -140,6 +142,125 @@ class WrappedNormal(TorchDistribution):
         return torch.logsumexp(base.log_prob(shifted), dim=-1)
 
 
+def shape_from_ellipticity(ellipticity: Tensor) -> tuple[Tensor, Tensor]:
+    """Axis ratio q and position angle phi in [0, pi) (rad) of (..., 2) ellipticity
+    vectors e = sqrt(1 - q) (cos 2 phi, sin 2 phi) (:class:`LensEllipticity`)."""
+    q = 1.0 - (ellipticity**2).sum(-1)
+    phi = torch.remainder(0.5 * torch.atan2(ellipticity[..., 1], ellipticity[..., 0]), math.pi)
+    return q, phi
+
+
+def ellipticity_from_shape(axis_ratio: Tensor, position_angle: Tensor) -> Tensor:
+    """Inverse of :func:`shape_from_ellipticity`: (..., 2) vectors of q in (0, 1] and phi (rad)."""
+    rho = torch.sqrt((1.0 - axis_ratio).clamp_min(0.0))
+    return torch.stack([rho * torch.cos(2 * position_angle), rho * torch.sin(2 * position_angle)], -1)
+
+
+class _Disk(constraints.Constraint):
+    """Vectors e of R^2 with |e| <= radius (event_dim 1)."""
+
+    event_dim = 1
+
+    def __init__(self, radius: float):
+        self.radius = float(radius)
+        super().__init__()
+
+    def check(self, value: Tensor) -> Tensor:
+        return (value**2).sum(-1) <= self.radius**2
+
+
+class DiskTransform(torch.distributions.Transform):
+    """R^2 -> the open disk |e| < R: e = v R tanh(|v| / R) / |v|.
+
+    Radial and the identity to first order at the origin (e ~ v for |v| << R), so that the
+    density of the lens ellipticity stays smooth through q = 1; |det de/dv| =
+    (1 - tanh^2 x) tanh(x) / x with x = |v| / R.
+    """
+
+    domain = constraints.independent(constraints.real, 1)
+    bijective = True
+
+    def __init__(self, radius: float, cache_size: int = 0):
+        self.radius = float(radius)
+        self.codomain = _Disk(radius)
+        super().__init__(cache_size=cache_size)
+
+    def __eq__(self, other):
+        return isinstance(other, DiskTransform) and other.radius == self.radius
+
+    def _x(self, v: Tensor) -> Tensor:
+        return torch.sqrt((v**2).sum(-1) + 1e-300) / self.radius
+
+    @staticmethod
+    def _tanhc(x: Tensor) -> Tensor:  # tanh(x) / x, 1 at x = 0
+        small = x < 1e-4
+        return torch.where(small, 1.0 - x**2 / 3.0, torch.tanh(x) / torch.where(small, torch.ones_like(x), x))
+
+    def _call(self, v: Tensor) -> Tensor:
+        return v * self._tanhc(self._x(v))[..., None]
+
+    def _inverse(self, e: Tensor) -> Tensor:
+        y = (torch.sqrt((e**2).sum(-1)) / self.radius).clamp(max=1.0 - 1e-12)
+        small = y < 1e-4
+        ratio = torch.where(small, 1.0 + y**2 / 3.0, torch.atanh(y) / torch.where(small, torch.ones_like(y), y))
+        return e * ratio[..., None]
+
+    def log_abs_det_jacobian(self, v: Tensor, e: Tensor) -> Tensor:
+        x = self._x(v)
+        log_sech2 = 2.0 * (math.log(2.0) - x - torch.nn.functional.softplus(-2.0 * x))
+        return log_sech2 + torch.log(self._tanhc(x))
+
+
+@torch.distributions.biject_to.register(_Disk)
+@torch.distributions.transform_to.register(_Disk)
+def _disk_transform(constraint: _Disk) -> DiskTransform:
+    return DiskTransform(constraint.radius)
+
+
+class LensEllipticity(TorchDistribution):
+    """Eqs. 19-20 as one density of the ellipticity vector e = sqrt(1 - q) (cos 2 phi, sin 2 phi).
+
+    Why: with (q, phi) as coordinates, a nearly round lens (q -> 1) is the origin of polar
+    coordinates: phi becomes undefined and the posterior a curved, one-sided ridge in
+    logit(q), on which HMC mixes slowly (README, issue 10). e is a Cartesian coordinate of
+    the same lens, in which the image is smooth through q = 1.
+
+    The map (q, phi) -> e has unit Jacobian (e in polar form: rho^2 = 1 - q, angle 2 phi,
+    so dq dphi = 2 rho drho d(2 phi) / 2 = de1 de2), hence the density of e is exactly
+    p(q) p(phi) of the paper's priors (eq. 20 truncated, eq. 19 wrapped), finite at q = 1;
+    its MAP is that of (q, phi). Needs the truncation of q to end at q = 1 (the origin);
+    its lower end q_low is the disk |e| <= sqrt(1 - q_low), to which Pyro maps R^2 with
+    :class:`DiskTransform`.
+    """
+
+    arg_constraints: dict = {}
+
+    def __init__(self, axis_ratio: TruncatedNormal, position_angle: WrappedNormal,
+                 batch_shape=torch.Size(), validate_args=None):
+        if abs(axis_ratio.high - 1.0) > 1e-12:
+            raise ValueError(f"priors.axis_ratio ends at q = {axis_ratio.high}: the lens ellipticity "
+                             "prior needs its truncation to end at q = 1 (a round lens)")
+        self.axis_ratio, self.position_angle = axis_ratio, position_angle
+        self.radius = math.sqrt(1.0 - axis_ratio.low)
+        super().__init__(torch.Size(batch_shape), torch.Size([2]), validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=1)
+    def support(self):
+        return _Disk(self.radius)
+
+    def expand(self, batch_shape, _instance=None):
+        return LensEllipticity(self.axis_ratio, self.position_angle, batch_shape)
+
+    def sample(self, sample_shape=torch.Size()) -> Tensor:
+        shape = self._extended_shape(sample_shape)[:-1]
+        with torch.no_grad():
+            return ellipticity_from_shape(self.axis_ratio.sample(shape), self.position_angle.sample(shape))
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        q, phi = shape_from_ellipticity(value)
+        return self.axis_ratio.log_prob(q) + self.position_angle.log_prob(phi)
+
+
 def _truncated_normal(rng: np.random.Generator, mean: float, sd: float, lo: float | None,
                       hi: float | None, n: int) -> NDArray:
     """``n`` draws of N(mean, sd) restricted to [lo, hi] (None: unbounded), by rejection."""
@@ -191,8 +312,9 @@ class LensSourcePrior:
             mean, sd, lo, hi = spec
             if sd <= 0 or (lo is not None and hi is not None and lo >= hi):
                 raise ValueError(f"priors.{name} = {list(spec)}: need sd > 0 and low < high")
-        if self.axis_ratio[2] is None or self.axis_ratio[2] <= 0 or self.axis_ratio[3] is None or self.axis_ratio[3] > 1:
-            raise ValueError(f"priors.axis_ratio = {list(self.axis_ratio)}: q must be truncated inside (0, 1]")
+        if self.axis_ratio[2] is None or self.axis_ratio[2] <= 0 or self.axis_ratio[3] != 1:
+            raise ValueError(f"priors.axis_ratio = {list(self.axis_ratio)}: q must be truncated to [low, 1] "
+                             "with 0 < low < 1 (q <= 1; the model samples the lens ellipticity, whose origin is q = 1)")
         if self.slope[2] is None or self.slope[2] <= 1 or self.slope[3] is None or self.slope[3] >= 3:
             raise ValueError(f"priors.slope = {list(self.slope)}: the EPL slope must be truncated inside (1, 3)")
         for name in ("einstein_radius", "intensity", "scale"):
@@ -239,12 +361,11 @@ class LensSourcePrior:
 
     # -- the inference's side -----------------------------------------------------------
     def lens_distributions(self) -> dict[str, TorchDistribution]:
-        """Scalar prior of every lens parameter but ``position_angle`` (see
-        :meth:`position_angle_distribution`; the model samples it as a 2-vector)."""
+        """Scalar prior of every lens parameter but ``axis_ratio`` and ``position_angle``
+        (the model samples them as one 2-vector: :meth:`ellipticity_distribution`)."""
         out = {
             "einstein_radius": _distribution(self.einstein_radius),
             "slope": _distribution(self.slope),
-            "axis_ratio": _distribution(self.axis_ratio),
             "x0": Normal(0.0, self.center_sd),
             "y0": Normal(0.0, self.center_sd),
             "gamma1": _distribution(self.shear),
@@ -253,6 +374,14 @@ class LensSourcePrior:
         if self.fixed_slope is not None:
             del out["slope"]
         return out
+
+    def axis_ratio_distribution(self) -> TruncatedNormal:
+        """Eq. 20, N(0.5, 0.5) truncated to [q_low, 1]."""
+        return _distribution(self.axis_ratio)
+
+    def ellipticity_distribution(self) -> LensEllipticity:
+        """Eqs. 19-20 as the density of the lens ellipticity vector (:class:`LensEllipticity`)."""
+        return LensEllipticity(self.axis_ratio_distribution(), self.position_angle_distribution())
 
     def position_angle_distribution(self) -> WrappedNormal:
         """Eq. 19, N(mean, sd) wrapped to [0, pi). Unit: rad."""
