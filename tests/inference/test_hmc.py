@@ -137,3 +137,27 @@ def test_both_modes_sample_a_linear_gaussian_posterior(mode, defaults):
     for k in (0, post.dim - 1):
         projected = samples @ eigvec[:, k].numpy()
         assert abs(projected.var() / float(eigval[k]) - 1) < 0.35
+
+
+def test_position_angle_diagnostics_ignore_the_wrap_around():
+    """A chain of the position angle that straddles 0 = pi (an AR(1) series around 0.05 rad,
+    stored mod pi as the samples are) must get the R-hat and ESS of the unwrapped series;
+    on the raw angles the two split halves disagree and the ESS is the wrap's."""
+    from galprior.inference.mocks import unwrapped_for_diagnostics
+
+    rng = np.random.default_rng(0)
+    n = 400
+    angle = np.empty(n)
+    angle[0] = 0.05
+    for i in range(1, n):
+        angle[i] = 0.05 + 0.6 * (angle[i - 1] - 0.05) + 0.08 * rng.normal()
+    radius = 1.5 + 0.01 * rng.normal(size=n)
+    names = ["einstein_radius", "position_angle"]
+    stored = np.stack([radius, np.mod(angle, np.pi)], -1)[None]
+    assert ((stored[0, :, 1] > 3.0).mean() > 0.1) and ((stored[0, :, 1] < 0.2).mean() > 0.1)
+    r_hat, ess = chain_diagnostics(unwrapped_for_diagnostics(stored, names))
+    r_hat_true, ess_true = chain_diagnostics(np.stack([radius, angle], -1)[None])
+    np.testing.assert_allclose(ess, ess_true, rtol=1e-6)
+    np.testing.assert_allclose(r_hat, r_hat_true, rtol=1e-6)
+    _, ess_raw = chain_diagnostics(stored)
+    assert abs(ess_raw[1] - ess_true[1]) > 0.2 * ess_true[1]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from galprior.inference.potential import FlatPosterior
 from galprior.lensing.priors import LensSourcePrior, ellipticity_from_shape
 from galprior.lensing.products import simulator_for, source_plane_image
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES, LensSimulator, SOURCE_PARAMETER_NAMES
-from galprior.metrics.lens_recovery import reduced_chi2
+from galprior.metrics.lens_recovery import CIRCULAR, circular_mean, reduced_chi2, wrap
 from galprior.models.vae.source_model import SourceModel
 from galprior.store import MapResultSet, MockLensSet, PosteriorSampleSet
 
@@ -138,6 +139,25 @@ def r_hat_method(n_chains: int) -> str:
     return base + f"; {n_chains} chains, {2 * n_chains} half-chains"
 
 
+def unwrapped_for_diagnostics(samples: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Samples (C, N, P) with every circular column (:data:`~galprior.metrics.lens_recovery.CIRCULAR`:
+    the position angle, period pi) unwrapped around its circular mean over all chains.
+
+    R-hat and the ESS are statistics of a real-valued series. Taken on raw angles in [0, pi),
+    a posterior that straddles 0 = pi (a lens whose major axis is near the x axis, or a
+    nearly round one) counts every crossing as a jump of ~pi: the split halves disagree and
+    the autocorrelation is that of the wrap-around, not of the chain. Unwrapped around the
+    circular mean into [mean - pi/2, mean + pi/2) the series is the angle's own.
+    """
+    out = np.array(samples, dtype=np.float64, copy=True)
+    for name, period in CIRCULAR.items():
+        if name in names:
+            j = list(names).index(name)
+            centre = circular_mean(out[..., j].reshape(-1), period)
+            out[..., j] = centre + wrap(out[..., j] - centre, period)
+    return out
+
+
 def sample_mocks(mocks: MockLensSet, map_result: MapResultSet, source: SourceModel,
                  priors: LensSourcePrior, config: HmcConfig, systems: list[int],
                  device: torch.device | str = "cpu") -> PosteriorSampleSet:
@@ -168,7 +188,7 @@ def sample_mocks(mocks: MockLensSet, map_result: MapResultSet, source: SourceMod
              np.asarray(values["latent"], np.float64)], axis=-1,
         ).reshape(n_chains, n_samples, -1)
         if n_samples >= 4:  # split R-hat needs two halves of >= 2 samples
-            r_hat, ess = chain_diagnostics(physical)
+            r_hat, ess = chain_diagnostics(unwrapped_for_diagnostics(physical, names))
         else:
             r_hat = ess = np.full(physical.shape[-1], np.nan)
         results[s, level] = (physical, r_hat, ess, out)
