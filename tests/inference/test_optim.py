@@ -98,3 +98,35 @@ def test_preconditioning_solves_what_plain_lbfgs_cannot_in_the_same_budget():
     assert torch.allclose(whitened.x, exact, rtol=1e-6, atol=1e-9)
     assert torch.allclose(whitened.grad, torch.einsum("bij,bj->bi", a, whitened.x) - b, atol=1e-6)
     assert (torch.linalg.norm(plain.x - exact, dim=-1) > 1e-3 * torch.linalg.norm(exact, dim=-1)).all()
+
+
+class _CountingRosenbrock:
+    """Rosenbrock of each element, restrictable to rows; counts the elements it evaluates."""
+
+    def __init__(self, rows=None, counter=None):
+        self.rows, self.counter = rows, counter if counter is not None else [0]
+
+    def __call__(self, x):
+        self.counter[0] += x.shape[0]
+        return _rosenbrock(x)
+
+    def restricted(self, rows):
+        return _CountingRosenbrock(rows, self.counter)
+
+
+@pytest.mark.parametrize("whitened", [False, True])
+def test_line_search_trials_evaluate_only_the_elements_still_searching(whitened):
+    """With a restrictable objective the result is the same and fewer elements are evaluated."""
+    starts = torch.as_tensor(np.random.default_rng(2).normal(0.0, 1.2, size=(8, 4)))
+    config = LbfgsConfig(max_iter=60, grad_tol=1e-7, rel_tol=0.0)
+    counting = _CountingRosenbrock()
+    if whitened:
+        plain = preconditioned_lbfgs(_rosenbrock, starts, config, hessian_floor=1.0)
+        fast = preconditioned_lbfgs(counting, starts, config, hessian_floor=1.0)
+    else:
+        plain = batched_lbfgs(_rosenbrock, starts, config)
+        fast = batched_lbfgs(counting, starts, config)
+    torch.testing.assert_close(fast.x, plain.x, rtol=0, atol=1e-12)
+    torch.testing.assert_close(fast.value, plain.value, rtol=0, atol=1e-12)
+    full_rows = 8 * (1 + sum(1 for _ in plain.trace[1:]))  # at least one full evaluation per iteration
+    assert counting.counter[0] < full_rows

@@ -65,7 +65,7 @@ from pyro.infer.mcmc import HMC, MCMC, NUTS
 from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 from torch import Tensor
 
-from .map import negative_log_posterior
+from .map import NegativeLogPosterior
 from .optim import LbfgsConfig, batched_hessian, preconditioned_lbfgs, regularised_inverse
 from .potential import FlatPosterior
 
@@ -134,7 +134,7 @@ class _CountingPotential:
 
 def laplace_hessian(posterior: FlatPosterior, theta: Tensor) -> Tensor:
     """Hessian (D, D) of -log posterior (with Jacobian) at theta (D,) of one system."""
-    return batched_hessian(negative_log_posterior(posterior, True), theta.detach()[None])[0]
+    return batched_hessian(NegativeLogPosterior(posterior, True), theta.detach()[None])[0]
 
 
 def refine_mode(posterior: FlatPosterior, theta: Tensor, iterations: int, hessian_floor: float,
@@ -149,7 +149,7 @@ def refine_mode(posterior: FlatPosterior, theta: Tensor, iterations: int, hessia
     if iterations == 0:
         return theta
 
-    result = preconditioned_lbfgs(negative_log_posterior(posterior, True), theta[None],
+    result = preconditioned_lbfgs(NegativeLogPosterior(posterior, True), theta[None],
                                   LbfgsConfig(max_iter=iterations, grad_tol=1e-3), hessian_floor,
                                   rounds=max_rounds, tolerance=tolerance)
     log.info("mode: %d preconditioned L-BFGS iterations raised the log density by %.1f (max |gradient| %.3g)",

@@ -54,7 +54,7 @@ from .model import LATENT_SITE
 from .optim import LbfgsConfig, batched_lbfgs, preconditioned_lbfgs
 from .potential import FlatPosterior
 
-__all__ = ["MapConfig", "MapResult", "fit_map", "fit_map_adaptive", "disagreeing_systems", "polish_map", "negative_log_posterior", "learning_rate", "constrained_numpy", "repeat_for_restarts"]
+__all__ = ["MapConfig", "MapResult", "fit_map", "fit_map_adaptive", "disagreeing_systems", "polish_map", "NegativeLogPosterior", "learning_rate", "constrained_numpy", "repeat_for_restarts"]
 
 log = logging.getLogger(__name__)
 
@@ -278,13 +278,19 @@ def fit_map_adaptive(posterior: FlatPosterior, n_systems: int, config: MapConfig
     return result, tried
 
 
-def negative_log_posterior(posterior: FlatPosterior, include_jacobian: bool) -> Callable[[Tensor], Tensor]:
+class NegativeLogPosterior:
     """theta (B, D) -> -log posterior (B,), with NaN (a non-finite model image) as +inf,
-    the objective of :func:`galprior.inference.optim.batched_lbfgs`."""
-    def objective(x: Tensor) -> Tensor:
-        return torch.nan_to_num(-posterior.log_prob(x, include_jacobian=include_jacobian), nan=float("inf"))
+    the objective of :func:`galprior.inference.optim.batched_lbfgs`; ``restricted(rows)``
+    is that of the systems ``rows`` alone (:meth:`FlatPosterior.subset`)."""
 
-    return objective
+    def __init__(self, posterior: FlatPosterior, include_jacobian: bool) -> None:
+        self.posterior, self.include_jacobian = posterior, include_jacobian
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return torch.nan_to_num(-self.posterior.log_prob(x, include_jacobian=self.include_jacobian), nan=float("inf"))
+
+    def restricted(self, rows: Tensor) -> "NegativeLogPosterior":
+        return NegativeLogPosterior(self.posterior.subset(rows), self.include_jacobian)
 
 
 def polish_map(posterior: FlatPosterior, theta: Tensor, config: MapConfig,
@@ -299,7 +305,7 @@ def polish_map(posterior: FlatPosterior, theta: Tensor, config: MapConfig,
     if config.lbfgs_iterations == 0:
         return theta, []
 
-    objective = negative_log_posterior(posterior, config.include_jacobian)
+    objective = NegativeLogPosterior(posterior, config.include_jacobian)
 
     def progress(value: Tensor) -> None:
         if bar is not None:
@@ -307,7 +313,7 @@ def polish_map(posterior: FlatPosterior, theta: Tensor, config: MapConfig,
             bar.set_postfix(loss=f"{float(value.min()):.4g}")
 
     if config.newton_rounds:
-        curvature = negative_log_posterior(posterior.coarsened(config.coarse_factor), config.include_jacobian)
+        curvature = NegativeLogPosterior(posterior.coarsened(config.coarse_factor), config.include_jacobian)
         lbfgs = LbfgsConfig(max_iter=max(1, config.lbfgs_iterations // config.newton_rounds))
         result = preconditioned_lbfgs(objective, theta, lbfgs, config.hessian_floor, config.newton_rounds,
                                       curvature=curvature, progress=progress)

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from galprior.inference.hmc import HmcConfig, chain_diagnostics, sample_posterior
-from galprior.inference.map import (MapConfig, constrained_numpy, fit_map_adaptive, negative_log_posterior,
+from galprior.inference.map import (MapConfig, constrained_numpy, fit_map_adaptive, NegativeLogPosterior,
                                     repeat_for_restarts)
 from galprior.inference.model import ELLIPTICITY_SITE, LATENT_SITE
 from galprior.inference.optim import LbfgsConfig, batched_lbfgs, preconditioned_lbfgs
@@ -243,7 +243,7 @@ def mode_from_truth(posterior: FlatPosterior, start: torch.Tensor, include_jacob
     L-BFGS (:func:`galprior.inference.optim.preconditioned_lbfgs`), which plain L-BFGS
     alone does not replace at high S/N. Returns the log posterior after each stage (B,),
     (B,) and the final theta."""
-    objective = negative_log_posterior(posterior, include_jacobian)
+    objective = NegativeLogPosterior(posterior, include_jacobian)
     free = torch.zeros(posterior.dim, dtype=torch.bool, device=start.device)
     for site in posterior.sites:
         free[site.start:site.stop] = site.name not in LENS_PARAMETER_NAMES + (ELLIPTICITY_SITE,)

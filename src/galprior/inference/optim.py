@@ -25,6 +25,12 @@ well-conditioned. Measured on quick-default system 0 at sigma = 0.0333 (float64,
 threads): from the workflow's MAP, 200 plain L-BFGS iterations raise the log posterior
 by 455 in 5 s; one preconditioned round (Hessian 3.8 s + 101 iterations) by 516 in 7 s,
 reaching the mode (two more rounds add 0.3); eight damped Newton steps reach 514 in 34 s.
+
+A line search's trials after the first concern only the elements that have not yet
+accepted a step, and converged elements need no evaluation at all; an objective that can
+be :func:`restricted` to some elements (the lens posterior: :meth:`FlatPosterior.subset`)
+is evaluated on those alone. On the quick default's MAP (4 systems x 4 restarts, sigma =
+0.0333, 2 cores) the L-BFGS stage took 10.4-11.6 s instead of 17.6-21.0 s.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["LbfgsConfig", "LbfgsResult", "batched_lbfgs", "batched_hessian", "regularised_inverse",
-           "preconditioned_lbfgs"]
+           "preconditioned_lbfgs", "restricted"]
 
 log = logging.getLogger(__name__)
 
@@ -128,11 +134,7 @@ def preconditioned_lbfgs(objective: Objective, x0: Tensor, config: LbfgsConfig, 
         hessian = batched_hessian(curvature or objective, x)
         chol = torch.linalg.cholesky(regularised_inverse(hessian, hessian_floor).double()).to(x.dtype)
         base = x
-
-        def whitened(psi: Tensor, base: Tensor = base, chol: Tensor = chol) -> Tensor:
-            return objective(base + (chol @ psi[..., None])[..., 0])
-
-        result = batched_lbfgs(whitened, torch.zeros_like(x), config, progress)
+        result = batched_lbfgs(_Whitened(objective, base, chol), torch.zeros_like(x), config, progress)
         x = base + (chol @ result.x[..., None])[..., 0]
         trace += result.trace if not trace else result.trace[1:]
         n_iter += result.n_iter
@@ -154,6 +156,46 @@ def _value_and_grad(objective: Objective, x: Tensor) -> tuple[Tensor, Tensor]:
     value = objective(x)
     (grad,) = torch.autograd.grad(value.sum(), x)
     return value.detach(), grad.detach()
+
+
+def restricted(objective: Objective, rows: Tensor) -> Objective | None:
+    """The objective of the batch elements ``rows`` alone, as a function of their x
+    (len(rows), D), when ``objective`` offers one (a ``restricted(rows)`` method, e.g.
+    :func:`galprior.inference.map.NegativeLogPosterior`); None otherwise."""
+    method = getattr(objective, "restricted", None)
+    return None if method is None else method(rows)
+
+
+def _value_and_grad_of(objective: Objective, x: Tensor, needed: Tensor) -> tuple[Tensor, Tensor]:
+    """Value and gradient at x (B, D) of the elements where ``needed`` (B,) is True, the
+    others NaN and 0. Only those are evaluated where the objective can be
+    :func:`restricted`: a line search's later trials concern a few elements of the batch,
+    and a lens posterior's cost is per element."""
+    rows = needed.nonzero()[:, 0]
+    sub = restricted(objective, rows) if len(rows) < len(needed) else None
+    if sub is None:
+        return _value_and_grad(objective, x)
+    grad = torch.zeros_like(x)
+    value = torch.full((x.shape[0],), float("nan"), dtype=x.dtype, device=x.device)
+    if len(rows):
+        value_rows, grad_rows = _value_and_grad(sub, x[rows])
+        value = value.to(value_rows.dtype)
+        value[rows], grad[rows] = value_rows, grad_rows
+    return value, grad
+
+
+class _Whitened:
+    """``objective(base + L psi)`` of psi (B, D), restricted to rows where ``objective`` can be."""
+
+    def __init__(self, objective: Objective, base: Tensor, chol: Tensor) -> None:
+        self.objective, self.base, self.chol = objective, base, chol
+
+    def __call__(self, psi: Tensor) -> Tensor:
+        return self.objective(self.base + (self.chol @ psi[..., None])[..., 0])
+
+    def restricted(self, rows: Tensor) -> "_Whitened | None":
+        sub = restricted(self.objective, rows)
+        return None if sub is None else _Whitened(sub, self.base[rows], self.chol[rows])
 
 
 def _two_loop(grad: Tensor, s: Tensor, y: Tensor, valid: Tensor, newest: int, count: int) -> Tensor:
@@ -184,7 +226,9 @@ def batched_lbfgs(objective: Objective, x0: Tensor, config: LbfgsConfig = LbfgsC
     """Minimise ``objective(x) -> (B,)`` of B independent problems from x0 (B, D).
 
     ``objective`` must be separable: element b of its output depends on ``x[b]`` only.
-    Non-finite objectives count as failed line-search trials. ``progress`` is called
+    Non-finite objectives count as failed line-search trials. Where it can be
+    :func:`restricted` to some elements, a trial evaluates only the elements still
+    searching for a step (the others have converged or already accepted one). ``progress`` is called
     with the objective after every iteration (e.g. to update a progress bar).
     """
     batch, dim = x0.shape
@@ -219,7 +263,7 @@ def batched_lbfgs(objective: Objective, x0: Tensor, config: LbfgsConfig = LbfgsC
         for _ in range(config.max_line_search):
             trial = x + step[:, None] * direction
             trial = torch.where(pending[:, None], trial, new_x)
-            f_trial, g_trial = _value_and_grad(objective, trial)
+            f_trial, g_trial = _value_and_grad_of(objective, trial, pending)
             ok = pending & torch.isfinite(f_trial) & torch.isfinite(g_trial).all(-1) & (
                 f_trial <= value + config.armijo * step * slope)
             new_x = torch.where(ok[:, None], trial, new_x)

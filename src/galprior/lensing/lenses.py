@@ -30,7 +30,7 @@ class EPL:
 
     Parameters
     ----------
-    n_terms: fixed series length; default chosen per batch from the smallest q.
+    n_terms: fixed series length; default chosen per lens from its own q.
     method: ``"series"`` (exact, default) or ``"table"`` (Chianese et al. Appendix A
         interpolation table; built on first use with ``build_epl_table()``).
     """

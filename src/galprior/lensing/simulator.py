@@ -140,7 +140,7 @@ class LensSimulator(torch.nn.Module):
     pixel_scale: rendered pixel side. Unit: arcsec. Default 0.04 (10.24 arcsec field).
     psf_sigma: Gaussian PSF standard deviation, or None for no PSF. Unit: arcsec.
     pool_factor: average-pool the rendered image by this integer factor.
-    epl_n_terms: fixed EPL series length (default: from the batch's smallest q).
+    epl_n_terms: fixed EPL series length (default: per lens, from its own q).
     epl_method: ``"series"`` (exact) or ``"table"`` (interpolation table).
     parameter_convention: what the ``einstein_radius`` and ``scale`` columns mean:
         ``"lenstronomy"``: theta_E of lenstronomy (intermediate axis; the
