@@ -1,7 +1,7 @@
 import math
 
 import numpy as np
-
+import pytest
 import torch
 
 from galprior.inference.map import constrained_numpy, fit_map, learning_rate, repeat_for_restarts
@@ -73,7 +73,7 @@ def test_mode_from_truth_tells_an_exact_source_model_from_a_misspecified_one(tin
     """With the decoder that made the image, holding the lens at the truth costs only the
     noise fit of 8 lens parameters (Delta log p ~ 4); with a decoder of other weights the
     source cannot fit the true lens and moving the lens buys far more."""
-    from galprior.inference.mocks import mode_from_truth, truth_values
+    from galprior.inference.mocks import mode_from_truth, site_values
     from galprior.lensing.simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES
 
     image, truth, sim, decoder, prior = tiny_system
@@ -83,7 +83,7 @@ def test_mode_from_truth_tells_an_exact_source_model_from_a_misspecified_one(tin
     gaps = {}
     for name, model in (("exact", decoder), ("other", other_decoder)):
         post = FlatPosterior(obs, 0.01, sim, model, prior, default_prior, include_jacobian=False)
-        start = post.to_theta(truth_values(post, lens, source, np.zeros((1, 6))))
+        start = post.to_theta(site_values(post, lens, source, np.zeros((1, 6))))
         held, free, theta = mode_from_truth(post, start, include_jacobian=False, iterations=200)
         assert float(free) >= float(held) - 1e-3  # freeing the lens never loses
         gaps[name] = float(free - held)
@@ -138,3 +138,30 @@ def test_screen_keeps_each_systems_best_candidates(tiny_system, default_prior, m
     assert result.loss_trace.shape == (60 + 250 + config.lbfgs_iterations, 2, restarts)
     radius = constrained_numpy(post, result.best_theta)["einstein_radius"]
     np.testing.assert_allclose(radius, [1.5, 1.1], rtol=0.01)
+
+
+def test_the_hmc_starts_at_the_map_in_a_posterior_with_another_whitening(tiny_system, default_prior):
+    """The stored theta belongs to the MAP's whitening; ``map_start`` gives the same point
+    (same parameter values and log density) in a posterior whitened with another seed,
+    where reading the stored theta as is lands elsewhere."""
+    from types import SimpleNamespace
+
+    from galprior.inference.map import NegativeLogPosterior
+    from galprior.inference.mocks import map_start, parameter_matrix
+    from galprior.lensing.simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES
+
+    image, _, sim, decoder, prior = tiny_system
+    posts = [FlatPosterior(image, 0.01, sim, decoder, prior, default_prior, seed=seed, n_whiten=256)
+             for seed in (4, 5)]
+    theta_map = posts[0].prior_draws(1)
+    values = constrained_numpy(posts[0], theta_map.numpy())
+    stored = SimpleNamespace(lens_parameters=parameter_matrix(values, LENS_PARAMETER_NAMES)[None],
+                             source_parameters=parameter_matrix(values, SOURCE_PARAMETER_NAMES)[None],
+                             latents=np.asarray(values["latent"])[None])
+    start = map_start(posts[1], stored, 0, 0)
+    again = constrained_numpy(posts[1], start[None].numpy())
+    for name in ("einstein_radius", "axis_ratio", "position_angle", "slope", "latent"):
+        np.testing.assert_allclose(again[name], values[name], rtol=1e-5, atol=1e-6)
+    objectives = [NegativeLogPosterior(p, False) for p in posts]
+    assert float(objectives[1](start[None])) == pytest.approx(float(objectives[0](theta_map)), rel=1e-5)
+    assert not torch.allclose(start, theta_map[0], atol=1e-3)  # the two whitenings differ

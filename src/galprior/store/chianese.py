@@ -96,7 +96,7 @@ class MapResultSet(Store):
                   "MAP source parameters (names in attrs)"),
         ArraySpec("latents", ("S", "L", "D"), "float64", "1", "MAP latent vector z"),
         ArraySpec("theta", ("S", "L", "Q"), "float64", "1",
-                  "MAP in whitened unconstrained coordinates (HMC start)"),
+                  "MAP in the whitened unconstrained coordinates of the MAP's own posterior (its whitening seed)"),
         ArraySpec("log_posterior", ("S", "L", "R"), "float64", "1",
                   "final log posterior of every restart (up to a constant)"),
         ArraySpec("best_restart", ("S", "L"), "int64", "1", "index of the kept restart"),
