@@ -91,8 +91,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         old = load_revision(args.rev, Path(tmp))
     counts = [epl_new.epl_n_terms(float(q), torch.float32) for q in params[2].detach().flatten()]
-    log.info("%d lenses x %d^2 pixels, float32, %d thread(s); series terms: %d for the flattest lens, "
-             "%.1f on average over the lenses", N_LENS, N_PIX, args.threads, max(counts), sum(counts) / len(counts))
+    own = [count + epl_new._DERIVATIVE_TERMS for count in counts]  # what this tree sums per lens
+    log.info("%d lenses x %d^2 pixels, float32, %d thread(s); series terms: %d for every lens with the "
+             "flattest lens's count, %.1f on average (%d at most) with each lens's own",
+             N_LENS, N_PIX, args.threads, max(counts), sum(own) / len(own), max(own))
 
     g_old = forward_backward(old.epl_deflection, x, y, params)
     g_new = forward_backward(epl_new.epl_deflection, x, y, params)

@@ -161,7 +161,7 @@ def _value_and_grad(objective: Objective, x: Tensor) -> tuple[Tensor, Tensor]:
 def restricted(objective: Objective, rows: Tensor) -> Objective | None:
     """The objective of the batch elements ``rows`` alone, as a function of their x
     (len(rows), D), when ``objective`` offers one (a ``restricted(rows)`` method, e.g.
-    :func:`galprior.inference.map.NegativeLogPosterior`); None otherwise."""
+    :class:`galprior.inference.map.NegativeLogPosterior`); None otherwise."""
     method = getattr(objective, "restricted", None)
     return None if method is None else method(rows)
 

@@ -34,8 +34,9 @@ integer with ``f^(N+1)/(1-f) <= tol``, ``tol = 1e-11`` (float64) or ``1e-7``
 result is). Lenses with the same count are summed together. Taking one count for the
 whole batch, from its flattest lens, cost every lens of a MAP batch (restarts spread
 over the prior, q down to ~0.2) that lens's 20-40 terms where a lens at q = 0.8 needs 7:
-for 16 lenses with q spread over [0.2, 1] the counts are 42 (flattest) and 14.5 on
-average, and the forward + backward pass takes 86 ms instead of 114 ms (float32, one
+for 16 lenses with q spread over [0.2, 1] every lens took 42 terms, and now takes 16.5 on
+average (44 at most, with the two for the derivatives); the forward + backward pass takes
+86 ms instead of 114 ms (float32, one
 thread, ``benchmarks/bench_epl.py --rev 4e57302``; gradients equal to 3e-7 relative). At q = 1, f = 0 and the series is its first
 term (the circular power law) exactly. For q >= 0.2 this gives 65 terms in float64
 (bound 1e-11) and 42 in float32; for q = 0.7 it gives 14 and 9. (Since ``a_k`` is
