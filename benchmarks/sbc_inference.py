@@ -38,7 +38,7 @@ from galprior.inference.modes import MODES, hmc_config, map_config
 from galprior.inference.potential import FlatPosterior
 from galprior.lensing.priors import LensSourcePrior
 from galprior.lensing.simulator import LensSimulator
-from galprior.metrics.lens_recovery import CIRCULAR, wrap
+from galprior.metrics.lens_recovery import CIRCULAR, nearest_turn
 from galprior.models.vae.latent_prior import latent_prior_distribution
 
 DEFAULTS = schema_defaults()
@@ -91,7 +91,7 @@ def one_simulation(index: int, args: argparse.Namespace, simulator, decoder, lat
     for name in RANKED:
         x, t = np.asarray(draws[name])[keep], float(np.asarray(truth[name])[0])
         if name in CIRCULAR:
-            x = t + wrap(x - t, CIRCULAR[name])
+            x = nearest_turn(x, t, CIRCULAR[name])
         ranks[name] = int((x < t).sum())
     return ranks
 

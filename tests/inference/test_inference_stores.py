@@ -19,7 +19,7 @@ def test_map_result_set_round_trip(tmp_path):
     s, l, r, t = 2, 3, 4, 5
     store = MapResultSet(
         lens_parameters=np.zeros((s, l, 8)), source_parameters=np.zeros((s, l, 4)), latents=np.zeros((s, l, 6)),
-        theta=np.zeros((s, l, 19)), log_posterior=np.zeros((s, l, r)), best_restart=np.zeros((s, l), np.int64), restarts_tried=np.full((s, l), r, np.int64),
+        log_posterior=np.zeros((s, l, r)), best_restart=np.zeros((s, l), np.int64), restarts_tried=np.full((s, l), r, np.int64),
         loss_trace=np.zeros((s, l, r, t), np.float32), reduced_chi2=np.ones((s, l)), wall_time=np.ones((s, l)),
         model_images=np.zeros((s, l, 7, 7), np.float32), source_plane=np.zeros((s, l, 5, 5), np.float32),
         source_plane_truth=np.zeros((s, 5, 5), np.float32),

@@ -1,13 +1,23 @@
 import numpy as np
 import pytest
 
-from galprior.metrics.lens_recovery import interval_coverage, posterior_quantiles, recovery_table, reduced_chi2
+from galprior.metrics.lens_recovery import (interval_coverage, nearest_turn, posterior_quantiles, recovery_table,
+                                           reduced_chi2)
 
 
 def test_quantiles_of_uniform_grid():
     samples = np.arange(101, dtype=float)[:, None]  # 0..100
     q = posterior_quantiles(samples)
     assert q[:, 0] == pytest.approx([16.0, 50.0, 84.0])
+
+
+def test_nearest_turn_moves_angles_by_whole_periods_next_to_the_centre():
+    # 3.1 rad is 0.0416 rad below pi: next to 0 it is -0.0416; next to pi it stays
+    np.testing.assert_allclose(nearest_turn(np.array([3.1, 0.1, -6.2]), 0.0, np.pi),
+                               [3.1 - np.pi, 0.1, -6.2 + 2 * np.pi])
+    np.testing.assert_allclose(nearest_turn(3.1, np.pi, np.pi), 3.1)
+    np.testing.assert_allclose(nearest_turn(np.array([[0.1], [3.0]]), np.array([[3.0], [0.1]]), np.pi),
+                               [[0.1 + np.pi], [3.0 - np.pi]])
 
 
 def test_coverage_hand_computed():

@@ -26,7 +26,7 @@ from galprior.inference.potential import FlatPosterior
 from galprior.lensing.priors import LensSourcePrior, ellipticity_from_shape
 from galprior.lensing.products import simulator_for, source_plane_image
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES, LensSimulator, SOURCE_PARAMETER_NAMES
-from galprior.metrics.lens_recovery import CIRCULAR, circular_mean, reduced_chi2, wrap
+from galprior.metrics.lens_recovery import CIRCULAR, circular_mean, nearest_turn, reduced_chi2
 from galprior.models.vae.source_model import SourceModel
 from galprior.store import MapResultSet, MockLensSet, PosteriorSampleSet
 
@@ -63,7 +63,6 @@ def _fit_chunk(mocks: MockLensSet, level: int, systems: np.ndarray, simulator: L
         "lens_parameters": parameter_matrix(values, LENS_PARAMETER_NAMES),
         "source_parameters": source_params,
         "latents": np.asarray(values["latent"], np.float64),
-        "theta": best.astype(np.float64),
         "log_posterior": result.log_posterior,
         "best_restart": result.best.astype(np.int64),
         "restarts_tried": tried,
@@ -154,7 +153,7 @@ def unwrapped_for_diagnostics(samples: np.ndarray, names: Sequence[str]) -> np.n
         if name in names:
             j = list(names).index(name)
             centre = circular_mean(out[..., j].reshape(-1), period)
-            out[..., j] = centre + wrap(out[..., j] - centre, period)
+            out[..., j] = nearest_turn(out[..., j], centre, period)
     return out
 
 
@@ -235,11 +234,12 @@ def site_values(posterior: FlatPosterior, lens_parameters: np.ndarray, source_pa
 
 def map_start(posterior: FlatPosterior, map_result: MapResultSet, system: int, level: int) -> torch.Tensor:
     """The MAP of one system and level as theta (D,) of ``posterior``, from its parameter
-    values (not the stored theta: that is in the whitening of the MAP's own posterior,
-    drawn with the MAP's seed, and read in another whitening it is another point). Read
-    as is, the HMC's mode search from it gained 16 / 80 / 721 nats (system 0) and 23 / 280
-    / 2,619 (system 3) at sigma = 0.333 / 0.1 / 0.0333 in the quick default's DAG of
-    8596a19; from the MAP's values 0.3-6.6 nats (DAG of 7ddde82)."""
+    values. The MAP's own theta is in the whitening of the MAP's posterior, drawn with the
+    MAP's seed; read in another whitening it is another point, so the store keeps only
+    parameter values (layout 3). Read as is (layout 2 stored it), the HMC's mode search
+    from it gained 16 / 80 / 721 nats (system 0) and 23 / 280 / 2,619 (system 3) at sigma =
+    0.333 / 0.1 / 0.0333 in the quick default's DAG of 8596a19; from the MAP's values
+    0.3-6.6 nats (DAG of 7ddde82)."""
     values = site_values(posterior, map_result.lens_parameters[system, level][None],
                          map_result.source_parameters[system, level][None],
                          map_result.latents[system, level][None])

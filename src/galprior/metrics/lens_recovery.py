@@ -31,6 +31,7 @@ __all__ = [
     "CIRCULAR",
     "RELATIVE",
     "wrap",
+    "nearest_turn",
     "circular_mean",
     "posterior_quantiles",
     "relative_error",
@@ -52,6 +53,12 @@ WITHIN = 0.02
 def wrap(difference: np.ndarray, period: float) -> np.ndarray:
     """``difference`` mapped to [-period/2, period/2)."""
     return np.mod(np.asarray(difference, np.float64) + period / 2, period) - period / 2
+
+
+def nearest_turn(values: np.ndarray, centre: np.ndarray | float, period: float) -> np.ndarray:
+    """``values`` shifted by multiples of ``period`` to lie within period/2 of ``centre``
+    (an angle unwrapped next to a reference: its truth, or its circular mean)."""
+    return centre + wrap(np.asarray(values, np.float64) - centre, period)
 
 
 def circular_mean(samples: np.ndarray, period: float, axis: int = -1) -> np.ndarray:
@@ -76,9 +83,8 @@ def relative_error(estimate: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def _unwrap_next_to_truth(samples: np.ndarray, truth: np.ndarray, period: float) -> np.ndarray:
     """Samples (..., N) unwrapped around their circular mean, the whole set then shifted by
     a multiple of ``period`` so that its mean lies within period/2 of ``truth`` (...)."""
-    centre = circular_mean(samples, period, axis=-1)
-    centre = truth + wrap(centre - truth, period)
-    return centre[..., None] + wrap(samples - centre[..., None], period)
+    centre = nearest_turn(circular_mean(samples, period, axis=-1), truth, period)
+    return nearest_turn(samples, centre[..., None], period)
 
 
 def reduced_chi2(observation: np.ndarray, model: np.ndarray, noise_sigma: float | np.ndarray,

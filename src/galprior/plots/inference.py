@@ -9,7 +9,7 @@ from matplotlib import pyplot as plt
 from matplotlib.lines import Line2D
 
 from galprior.store import MapResultSet, MockLensSet, PosteriorSampleSet
-from galprior.metrics.lens_recovery import CIRCULAR, wrap
+from galprior.metrics.lens_recovery import CIRCULAR, nearest_turn
 from galprior.plots.images import show_image
 
 #: Axis labels; r_Ein is Chianese et al.'s (eqs. 11-12, major axis), not lenstronomy's theta_E.
@@ -70,7 +70,7 @@ def corner_figure(mocks: MockLensSet, posterior: PosteriorSampleSet, row: int,
     every = posterior.samples[row][..., cols].reshape(-1, len(cols)).astype(np.float64)
     circular = [j for j, p in enumerate(parameters) if p in CIRCULAR]
     for j in circular:  # unwrap the angle next to its truth (no split across 0 / pi)
-        every[:, j] = truth[j] + wrap(every[:, j] - truth[j], CIRCULAR[parameters[j]])
+        every[:, j] = nearest_turn(every[:, j], truth[j], CIRCULAR[parameters[j]])
     lo = np.minimum(every.min(0), truth)
     hi = np.maximum(every.max(0), truth)
     pad = np.maximum(0.05 * (hi - lo), 1e-3 * np.maximum(np.abs(hi), 1.0))
@@ -80,7 +80,7 @@ def corner_figure(mocks: MockLensSet, posterior: PosteriorSampleSet, row: int,
     for level in range(posterior.samples.shape[1]):
         samples = posterior.samples[row, level][..., cols].reshape(-1, len(cols)).astype(np.float64)
         for j in circular:
-            samples[:, j] = truth[j] + wrap(samples[:, j] - truth[j], CIRCULAR[parameters[j]])
+            samples[:, j] = nearest_turn(samples[:, j], truth[j], CIRCULAR[parameters[j]])
         colour = LEVEL_COLOURS[level % len(LEVEL_COLOURS)]
         fig = corner.corner(samples, fig=fig, color=colour, labels=[LABELS.get(p, p) for p in parameters],
                             truths=truth, truth_color="k", plot_datapoints=False, range=ranges,

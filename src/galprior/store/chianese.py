@@ -87,7 +87,7 @@ class MapResultSet(Store):
     """MAP fits (best restart) of every system and noise level, with all restarts' scores."""
 
     LAYOUT: ClassVar[str] = "map_result_set"
-    LAYOUT_VERSION: ClassVar[int] = 2
+    LAYOUT_VERSION: ClassVar[int] = 3  # 3: no theta (whitened coordinates valid only with the MAP's seed)
     ENTRY_AXIS: ClassVar[str] = "S"
     SPEC: ClassVar[tuple[ArraySpec, ...]] = (
         ArraySpec("lens_parameters", ("S", "L", "K"), "float64", "arcsec|rad|1",
@@ -95,8 +95,6 @@ class MapResultSet(Store):
         ArraySpec("source_parameters", ("S", "L", "J"), "float64", "1|arcsec",
                   "MAP source parameters (names in attrs)"),
         ArraySpec("latents", ("S", "L", "D"), "float64", "1", "MAP latent vector z"),
-        ArraySpec("theta", ("S", "L", "Q"), "float64", "1",
-                  "MAP in the whitened unconstrained coordinates of the MAP's own posterior (its whitening seed)"),
         ArraySpec("log_posterior", ("S", "L", "R"), "float64", "1",
                   "final log posterior of every restart (up to a constant)"),
         ArraySpec("best_restart", ("S", "L"), "int64", "1", "index of the kept restart"),
@@ -120,7 +118,6 @@ class MapResultSet(Store):
     lens_parameters: np.ndarray
     source_parameters: np.ndarray
     latents: np.ndarray
-    theta: np.ndarray
     log_posterior: np.ndarray
     best_restart: np.ndarray
     restarts_tried: np.ndarray
