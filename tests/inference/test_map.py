@@ -141,9 +141,9 @@ def test_screen_keeps_each_systems_best_candidates(tiny_system, default_prior, m
 
 
 def test_the_hmc_starts_at_the_map_in_a_posterior_with_another_whitening(tiny_system, default_prior):
-    """The stored theta belongs to the MAP's whitening; ``map_start`` gives the same point
-    (same parameter values and log density) in a posterior whitened with another seed,
-    where reading the stored theta as is lands elsewhere."""
+    """The MAP's theta belongs to its own whitening; ``map_start`` gives the same point
+    (same parameter values and log density) from the stored parameter values in a
+    posterior whitened with another seed, where reading that theta as is lands elsewhere."""
     from types import SimpleNamespace
 
     from galprior.inference.map import NegativeLogPosterior

@@ -36,8 +36,8 @@ whole batch, from its flattest lens, cost every lens of a MAP batch (restarts sp
 over the prior, q down to ~0.2) that lens's 20-40 terms where a lens at q = 0.8 needs 7:
 for 16 lenses with q spread over [0.2, 1] every lens took 42 terms, and now takes 16.5 on
 average (44 at most, with the two for the derivatives); the forward + backward pass takes
-86 ms instead of 114 ms (float32, one
-thread, ``benchmarks/bench_epl.py --rev 4e57302``; gradients equal to 3e-7 relative). At q = 1, f = 0 and the series is its first
+86 ms instead of 114 ms (float32, one thread, ``benchmarks/bench_epl.py --rev 4e57302``;
+gradients equal to 3e-7 relative). At q = 1, f = 0 and the series is its first
 term (the circular power law) exactly. For q >= 0.2 this gives 65 terms in float64
 (bound 1e-11) and 42 in float32; for q = 0.7 it gives 14 and 9. (Since ``a_k`` is
 positive, non-increasing in k and increasing in t for 0 < t <= 2, the bound
@@ -278,7 +278,7 @@ class _AngularSeries(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w: Tensor, t: Tensor, n_terms: int | None) -> Tensor:
         d_w, d_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        derivs = _horner(w, t, n_terms, int(d_t), (int(d_w), 0)[:1 + d_t])
+        derivs = _horner(w, t, n_terms, int(d_t), (int(d_w),) + (0,) * int(d_t))
         h = derivs.pop(0)
         dh_dw = derivs.pop(0) if d_w else None
         dh_dt = derivs.pop(0) if d_t else None
@@ -376,7 +376,8 @@ def epl_deflection(
     axis_ratio: q = minor/major in (0, 1]. Unit: unitless.
     position_angle: phi of the major axis, counter-clockwise from x. Unit: radians.
     x0, y0: lens centre. Unit: arcsec.
-    n_terms: series terms; default for each lens ``epl_n_terms(its q, dtype)``.
+    n_terms: series terms; default for each lens ``epl_n_terms(its q, dtype)`` plus
+        ``_DERIVATIVE_TERMS`` (2) for the derivatives (:func:`_row_groups`).
     table: if given, interpolate the angular function in this ``EPLTable`` instead
         of summing the series (Chianese et al. 2020 Appendix A).
 
