@@ -1,5 +1,7 @@
 """Score network, EMA, training loop (resume), registry round trip, training-image preparation."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -67,12 +69,15 @@ def test_training_resumes_to_the_same_weights(tmp_path, tiny_architecture):
     assert np.isfinite(history[["train_loss", "val_loss", "val_loss_ema"]].to_numpy()).all()
 
 
-def test_resuming_with_other_hyperparameters_is_refused(tmp_path, tiny_architecture):
+def test_resuming_with_other_hyperparameters_or_seed_is_refused(tmp_path, tiny_architecture):
+    """A finished checkpoint of another seed would otherwise stand in for this run's model."""
     rng = np.random.default_rng(0)
     train = rng.random((8, 8, 8)).astype(np.float32)
     fit_score_model(train, train, tiny_architecture, 0.01, 3.0, _config(2), tmp_path, seed=1)
-    with pytest.raises(ValueError, match="other hyper-parameters"):
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path} was written with hyperparameters")):
         fit_score_model(train, train, {**tiny_architecture, "base_width": 8}, 0.01, 3.0, _config(4), tmp_path, seed=1)
+    with pytest.raises(ValueError, match="written with seed 1, this run has 2"):
+        fit_score_model(train, train, tiny_architecture, 0.01, 3.0, _config(2), tmp_path, seed=2)
 
 
 def test_pool_to_averages_blocks():

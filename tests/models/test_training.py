@@ -90,12 +90,15 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, blobs):
         assert torch.equal(tensor, resumed_model.state_dict()[name]), name
 
 
-def test_resume_refuses_other_settings(tmp_path, blobs):
+def test_resume_refuses_other_settings_naming_the_file_and_what_differs(tmp_path, blobs):
     _fit(tmp_path, blobs, epochs=1)
     torch.manual_seed(0)
-    with pytest.raises(ValueError, match="other training settings"):
+    with pytest.raises(ValueError, match="other training settings") as err:
         fit_vae(VAE(**TINY), blobs[:32], blobs[32:], epochs=2, checkpoint_dir=tmp_path,
-                **{**TRAINING, "batch_size": 16, "seed": 0}, progress=False)
+                **{**TRAINING, "batch_size": 16, "lr": 1e-2, "patience": 5, "seed": 0}, progress=False)
+    message = str(err.value)
+    assert str(tmp_path / "last.pt") in message
+    assert "batch_size: 8, 16" in message and "seed: 7, 0" in message and "lr" not in message
 
 
 def test_early_stopping_ends_training(tmp_path, blobs):

@@ -90,6 +90,27 @@ def _run(snakemake_command, workdir: Path, overlay: Path, *targets: str):
 
 
 @pytest.mark.workflow
+def test_another_seed_trains_in_its_own_checkpoint_folder(tmp_path, snakemake_command):
+    """A new master seed reruns the training, from scratch, in a checkpoint folder of its own.
+
+    The folders were named by the settings without the seed: the rerun met the old run's
+    checkpoint, which the VAE refused (the workflow stopped) and the score model resumed
+    (the old seed's model stood in for the new one)."""
+    presets = Path(__file__).resolve().parents[2] / "config" / "presets"
+    for seed in (1, 2):
+        overlay = _overlay(tmp_path, {"seed": seed})
+        result = subprocess.run([*snakemake_command, "results/models/vae/weights.pt", "--cores", "2",
+                                 "--directory", str(tmp_path), "--configfile", str(presets / "ci.yaml"),
+                                 str(overlay)], cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, timeout=900)
+        assert result.returncode == 0, result.stdout[-4000:]
+        log = (tmp_path / "results/logs/train_vae/all.log").read_text()
+        assert "training from scratch" in log and "resumed" not in log, log[-2000:]
+    folders = [p.name for p in (tmp_path / "results/checkpoints").iterdir()]
+    assert len(folders) == 2 and all(name.startswith("vae-") for name in folders)
+
+
+@pytest.mark.workflow
 @pytest.mark.slow  # a second DAG (COSMOS + simulated galaxy stages): pytest -m slow
 @needs_cosmos
 def test_real_cosmos_sample_gives_stores_of_the_simulated_layout(tmp_path, snakemake_command):

@@ -23,9 +23,6 @@ ADAM = {
     "fig_lens_modes": out("figures/adam/known_vs_map_lens.png"),
 }
 ADAM_CFG = config["adam"]
-# the training checkpoints' folder is named by the settings that shape the trained model
-ADAM_SCORE_HASH = settings_hash(ADAM_CFG["score_model"], ADAM_CFG["source_size"], ADAM_CFG["probes"],
-                                ADAM_CFG["training_product"], config["galaxies"])
 # posterior runs: every solver with the true lens, and (beyond the paper) one with a MAP lens
 ADAM_RUNS = [(solver, "known") for solver in ADAM_CFG["sde"]["solvers"]]
 if ADAM_CFG["unknown_lens"]["enabled"]:
@@ -102,7 +99,8 @@ rule train_score_model:
         score_model=ADAM_CFG["score_model"],
         seed=config["seed"] + 20,
         device=config["device"],
-        checkpoint_dir=out("checkpoints", f"score-{ADAM_SCORE_HASH}"),
+        checkpoint_dir=checkpoint_dir("score", ADAM_CFG["score_model"], ADAM_CFG["source_size"], ADAM_CFG["probes"],
+                                      ADAM_CFG["training_product"], config["galaxies"]),
     log:
         log_path("train_score_model"),
     benchmark:

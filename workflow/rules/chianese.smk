@@ -91,7 +91,7 @@ rule train_vae:
         training=config["chianese"]["vae"]["training"],
         seed=config["seed"] + 3,
         device=config["device"],
-        checkpoint_dir=out("checkpoints", f"vae-{settings_hash(config['chianese']['vae'], config['galaxies'])}"),
+        checkpoint_dir=checkpoint_dir("vae", config["chianese"]["vae"], config["galaxies"]),
     log:
         log_path("train_vae"),
     benchmark:

@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from galprior.config import config_hash as settings_hash
+from galprior.config import config_hash
 from galprior.config import cosmos_options, galaxy_sources, split_sizes
 
 # Jobs import the package from this checkout (src/), so a conda environment from
@@ -35,6 +35,14 @@ def log_path(rule_name, name="all"):
 def bench_path(rule_name, name="all"):
     """Snakemake's benchmark file (run time, memory) of one job of a rule."""
     return out("benchmarks", rule_name, f"{name}.tsv")
+
+
+def checkpoint_dir(name, *settings):
+    """The checkpoint folder of one training job: ``name`` and a hash of the master seed and
+    of everything else that shapes the trained model (``settings``). A run with another seed
+    or other settings starts in its own folder instead of resuming (or, where the checkpoint
+    records its settings, refusing) the other run's checkpoint; ``name`` may hold {wildcards}."""
+    return out("checkpoints", f"{name}-{config_hash(config['seed'], *settings)}")
 
 
 def galaxy_store(product, split, source=GALAXY_SOURCE):

@@ -54,8 +54,8 @@ rule train_flow_vae:
         training=config["lanusse"]["vae"]["training"],
         seed=config["seed"] + 20,
         device=config["device"],
-        checkpoint_dir=out("checkpoints", "flowvae-{}".format(settings_hash(
-            config["lanusse"]["vae"], config["lanusse"]["image_size"], config["galaxies"]))),
+        checkpoint_dir=checkpoint_dir("flowvae", config["lanusse"]["vae"], config["lanusse"]["image_size"],
+                                      config["galaxies"]),
     log:
         log_path("train_flow_vae"),
     benchmark:
@@ -88,9 +88,8 @@ rule train_latent_flow:
         training=config["lanusse"]["flow"]["training"],
         seed=config["seed"] + 21,
         device=config["device"],
-        checkpoint_dir=out("checkpoints", "latent-flow-{}".format(settings_hash(
-            config["lanusse"]["flow"], config["lanusse"]["vae"], config["lanusse"]["image_size"],
-            config["galaxies"]))),
+        checkpoint_dir=checkpoint_dir("latent-flow", config["lanusse"]["flow"], config["lanusse"]["vae"],
+                                      config["lanusse"]["image_size"], config["galaxies"]),
     log:
         log_path("train_latent_flow"),
     benchmark:

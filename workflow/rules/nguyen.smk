@@ -42,7 +42,7 @@ NGUYEN = {
 # model files of each (survey, stage), a checkpoint folder named by a hash of everything training depends on
 NGUYEN_MODEL_FILES = {(m, st): [NGUYEN[k].format(model=m, stage=st) for k in ("weights", "hyperparameters")]
                       for m in ("lsst", "des") for st in NGUYEN_STAGES}
-NGUYEN["checkpoint"] = out("checkpoints", f"nguyen-{{model}}-{{stage}}-{settings_hash(NGUYEN_CFG, config['seed'])}")
+NGUYEN["checkpoint"] = checkpoint_dir("nguyen-{model}-{stage}", NGUYEN_CFG)
 NGUYEN_CATALOGUE = [NGUYEN_CFG["catalogue"]["file"]] if NGUYEN_CFG["catalogue"]["source"] == "file" else []
 
 

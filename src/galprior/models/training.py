@@ -100,10 +100,15 @@ class TrainingRun:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the run saved in ``state``; refuse one written with other settings."""
         if state["settings"] != self.settings:
+            keys = sorted(set(state["settings"]) | set(self.settings))
+            differ = {k: (state["settings"].get(k), self.settings.get(k)) for k in keys
+                      if state["settings"].get(k) != self.settings.get(k)}
             raise ValueError(
-                "checkpoint was written with other training settings; remove it or match them: "
-                f"checkpoint {state['settings']} vs now {self.settings}"
+                "checkpoint was written with other training settings; remove it or match them "
+                "(setting: checkpoint's, this run's): "
+                + ", ".join(f"{k}: {old!r}, {new!r}" for k, (old, new) in differ.items())
             )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -126,7 +131,10 @@ def _resume(run: TrainingRun, checkpoint_dir: str | os.PathLike) -> None:
     if state is None:
         logger.info("no checkpoint in %s; training from scratch", checkpoint_dir)
         return
-    run.load_state_dict(state)
+    try:
+        run.load_state_dict(state)
+    except ValueError as err:
+        raise ValueError(f"{Path(checkpoint_dir) / checkpoint.LAST_CHECKPOINT_FILE}: {err}") from err
     logger.info("resumed from %s after epoch %d", Path(checkpoint_dir) / checkpoint.LAST_CHECKPOINT_FILE, run.epoch)
 
 

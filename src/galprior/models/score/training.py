@@ -104,6 +104,7 @@ class _Run:
     ema: EMA
     optimizer: torch.optim.Optimizer
     generator: torch.Generator
+    seed: int
     step: int = 0
     history: list[dict] = field(default_factory=list)
 
@@ -111,13 +112,15 @@ class _Run:
         return {"model": self.model.state_dict(), "ema": self.ema.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "step": self.step,
                 "generator": self.generator.get_state(), "history": self.history,
-                "hyperparameters": self.model.hyperparameters}
+                "hyperparameters": self.model.hyperparameters, "seed": self.seed}
 
-    def restore(self, state: dict) -> None:
-        if state["hyperparameters"] != self.model.hyperparameters:
-            raise ValueError("the checkpoint was written for other hyper-parameters "
-                             f"({state['hyperparameters']}) than this run's "
-                             f"({self.model.hyperparameters}); delete the checkpoint folder")
+    def restore(self, state: dict, folder: str | os.PathLike) -> None:
+        """Continue the run saved in ``state``; refuse one with other hyper-parameters or
+        another seed (it would silently stand in for this run's model)."""
+        for key, ours in (("hyperparameters", self.model.hyperparameters), ("seed", self.seed)):
+            if state.get(key) != ours:
+                raise ValueError(f"the checkpoint in {folder} was written with {key} {state.get(key)}, "
+                                 f"this run has {ours}; delete that folder or match the setting")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -147,10 +150,10 @@ def fit_score_model(train_images: np.ndarray, val_images: np.ndarray, architectu
     model = ScoreUNet(image_size=train_images.shape[-1], sigma_min=sigma_min, sigma_max=sigma_max,
                       **architecture).to(device)
     run = _Run(model, EMA(model, config.ema_decay), torch.optim.Adam(model.parameters(), lr=config.lr),
-               torch.Generator().manual_seed(seed))
+               torch.Generator().manual_seed(seed), seed)
     state = load_checkpoint(checkpoint_dir)
     if state is not None:
-        run.restore(state)
+        run.restore(state, checkpoint_dir)
         logger.info("resumed training at step %d from %s", run.step, checkpoint_dir)
     train = torch.as_tensor(np.asarray(train_images), dtype=torch.float32)
     val = torch.as_tensor(np.asarray(val_images[:config.n_validation]), dtype=torch.float32).to(device)
