@@ -80,6 +80,18 @@ def test_resuming_with_other_hyperparameters_or_seed_is_refused(tmp_path, tiny_a
         fit_score_model(train, train, tiny_architecture, 0.01, 3.0, _config(2), tmp_path, seed=2)
 
 
+def test_resuming_weights_that_do_not_fit_is_refused_naming_the_folder(tmp_path, tiny_architecture):
+    """Same hyper-parameters and seed, weights of another version's network: a clear error."""
+    train = np.random.default_rng(0).random((8, 8, 8)).astype(np.float32)
+    fit_score_model(train, train, tiny_architecture, 0.01, 3.0, _config(2), tmp_path, seed=1)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    state["model"].pop(next(iter(state["model"])))
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="does not fit this run") as err:
+        fit_score_model(train, train, tiny_architecture, 0.01, 3.0, _config(4), tmp_path, seed=1)
+    assert f"delete {tmp_path} to train from scratch" in str(err.value)
+
+
 def test_pool_to_averages_blocks():
     x = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
     np.testing.assert_allclose(pool_to(x, 2)[0], [[2.5, 4.5], [10.5, 12.5]])

@@ -90,6 +90,17 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path, blobs):
         assert torch.equal(tensor, resumed_model.state_dict()[name]), name
 
 
+def test_resume_refuses_weights_of_another_architecture_naming_the_folder(tmp_path, blobs):
+    """Same settings, weights that do not fit (a code change of the model): a clear error."""
+    _fit(tmp_path, blobs, epochs=1)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    state["model"].pop(next(iter(state["model"])))
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="does not fit this run") as err:
+        _fit(tmp_path, blobs, epochs=2)
+    assert f"delete {tmp_path} to train from scratch" in str(err.value)
+
+
 def test_resume_refuses_other_settings_naming_the_file_and_what_differs(tmp_path, blobs):
     _fit(tmp_path, blobs, epochs=1)
     torch.manual_seed(0)

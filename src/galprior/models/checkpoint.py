@@ -18,7 +18,7 @@ from torch import nn
 from galprior.models.registry import atomic_torch_save
 
 __all__ = ["LAST_CHECKPOINT_FILE", "BEST_CHECKPOINT_FILE", "save_checkpoint", "load_checkpoint",
-           "save_best_weights", "load_best_weights"]
+           "save_best_weights", "load_best_weights", "unfit_message"]
 
 LAST_CHECKPOINT_FILE = "last.pt"
 BEST_CHECKPOINT_FILE = "best.pt"
@@ -30,6 +30,12 @@ def _load(path: Path) -> dict[str, Any]:
     except Exception as err:
         raise ValueError(f"{path} is not a readable checkpoint ({err}); delete it to train "
                          "from scratch") from err
+
+
+def unfit_message(path: Path, err: Exception) -> str:
+    """The error of a readable checkpoint that this version's model or loop cannot resume."""
+    return (f"{path} does not fit this run (written by another version of galprior?): {err}; "
+            f"delete {path.parent} to train from scratch")
 
 
 def save_checkpoint(directory: str | os.PathLike, state: dict[str, Any]) -> Path:

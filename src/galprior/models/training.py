@@ -131,10 +131,13 @@ def _resume(run: TrainingRun, checkpoint_dir: str | os.PathLike) -> None:
     if state is None:
         logger.info("no checkpoint in %s; training from scratch", checkpoint_dir)
         return
+    path = Path(checkpoint_dir) / checkpoint.LAST_CHECKPOINT_FILE
     try:
         run.load_state_dict(state)
     except ValueError as err:
-        raise ValueError(f"{Path(checkpoint_dir) / checkpoint.LAST_CHECKPOINT_FILE}: {err}") from err
+        raise ValueError(f"{path}: {err}") from err
+    except (RuntimeError, KeyError) as err:  # weights of another architecture, or an older layout
+        raise ValueError(checkpoint.unfit_message(path, err)) from err
     logger.info("resumed from %s after epoch %d", Path(checkpoint_dir) / checkpoint.LAST_CHECKPOINT_FILE, run.epoch)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from galprior.models.augment import apply_dihedral, random_dihedral
-from galprior.models.checkpoint import load_checkpoint, save_checkpoint
+from galprior.models.checkpoint import LAST_CHECKPOINT_FILE, load_checkpoint, save_checkpoint, unfit_message
 
 from galprior.models.ema import EMA
 from .loss import dsm_loss
@@ -121,12 +122,15 @@ class _Run:
             if state.get(key) != ours:
                 raise ValueError(f"the checkpoint in {folder} was written with {key} {state.get(key)}, "
                                  f"this run has {ours}; delete that folder or match the setting")
-        self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step = int(state["step"])
-        self.generator.set_state(state["generator"])
-        self.history = list(state["history"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.ema.load_state_dict(state["ema"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.step = int(state["step"])
+            self.generator.set_state(state["generator"])
+            self.history = list(state["history"])
+        except (RuntimeError, KeyError) as err:  # weights of another architecture, or an older layout
+            raise ValueError(unfit_message(Path(folder) / LAST_CHECKPOINT_FILE, err)) from err
 
 
 def _log_block(run: _Run, losses: list[float], val: Tensor, lr: float) -> None:
