@@ -138,7 +138,7 @@ def _resume(run: TrainingRun, checkpoint_dir: str | os.PathLike) -> None:
         raise ValueError(f"{path}: {err}") from err
     except (RuntimeError, KeyError) as err:  # weights of another architecture, or an older layout
         raise ValueError(checkpoint.unfit_message(path, err)) from err
-    logger.info("resumed from %s after epoch %d", Path(checkpoint_dir) / checkpoint.LAST_CHECKPOINT_FILE, run.epoch)
+    logger.info("resumed from %s after epoch %d", path, run.epoch)
 
 
 def _finish(run: TrainingRun, checkpoint_dir: str | os.PathLike, restore_best: bool) -> None:
