@@ -74,9 +74,11 @@ def test_resuming_with_other_hyperparameters_or_seed_is_refused(tmp_path, tiny_a
     rng = np.random.default_rng(0)
     train = rng.random((8, 8, 8)).astype(np.float32)
     fit_score_model(train, train, tiny_architecture, 0.01, 3.0, _config(2), tmp_path, seed=1)
-    with pytest.raises(ValueError, match=re.escape(f"{tmp_path} was written with hyperparameters")):
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'last.pt'} was written with other training "
+                                                   "settings")) as err:
         fit_score_model(train, train, {**tiny_architecture, "base_width": 8}, 0.01, 3.0, _config(4), tmp_path, seed=1)
-    with pytest.raises(ValueError, match="written with seed 1, this run has 2"):
+    assert "hyperparameters: " in str(err.value) and "'base_width': 8" in str(err.value)
+    with pytest.raises(ValueError, match="seed: 1, 2$"):
         fit_score_model(train, train, tiny_architecture, 0.01, 3.0, _config(2), tmp_path, seed=2)
 
 

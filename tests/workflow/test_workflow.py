@@ -80,11 +80,11 @@ def _cosmos_config(directory: Path) -> dict:
     return {"galaxies": {"cosmos": {"directory": str(directory)}}}
 
 
-def _run(snakemake_command, workdir: Path, overlay: Path, *targets: str):
-    presets = Path(__file__).resolve().parents[2] / "config" / "presets"
+def _run(snakemake_command, workdir: Path, overlay: Path, *targets: str,
+         presets: tuple[str, ...] = ("ci.yaml", "cosmos_example.yaml")):
+    folder = Path(__file__).resolve().parents[2] / "config" / "presets"
     command = [*snakemake_command, *targets, "--cores", "2", "--directory", str(workdir),
-               "--configfile", str(presets / "ci.yaml"), str(presets / "cosmos_example.yaml"),
-               str(overlay)]
+               "--configfile", *(str(folder / name) for name in presets), str(overlay)]
     return subprocess.run(command, cwd=workdir, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, timeout=900)
 
@@ -96,13 +96,9 @@ def test_another_seed_trains_in_its_own_checkpoint_folder(tmp_path, snakemake_co
     The folders were named by the settings without the seed: the rerun met the old run's
     checkpoint, which the VAE refused (the workflow stopped) and the score model resumed
     (the old seed's model stood in for the new one)."""
-    presets = Path(__file__).resolve().parents[2] / "config" / "presets"
     for seed in (1, 2):
-        overlay = _overlay(tmp_path, {"seed": seed})
-        result = subprocess.run([*snakemake_command, "results/models/vae/weights.pt", "--cores", "2",
-                                 "--directory", str(tmp_path), "--configfile", str(presets / "ci.yaml"),
-                                 str(overlay)], cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, timeout=900)
+        result = _run(snakemake_command, tmp_path, _overlay(tmp_path, {"seed": seed}),
+                      "results/models/vae/weights.pt", presets=("ci.yaml",))
         assert result.returncode == 0, result.stdout[-4000:]
         log = (tmp_path / "results/logs/train_vae/all.log").read_text()
         assert "training from scratch" in log and "resumed" not in log, log[-2000:]

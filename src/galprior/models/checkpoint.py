@@ -18,7 +18,7 @@ from torch import nn
 from galprior.models.registry import atomic_torch_save
 
 __all__ = ["LAST_CHECKPOINT_FILE", "BEST_CHECKPOINT_FILE", "save_checkpoint", "load_checkpoint",
-           "save_best_weights", "load_best_weights", "unfit_message"]
+           "save_best_weights", "load_best_weights", "refuse_other_settings", "unfit_message"]
 
 LAST_CHECKPOINT_FILE = "last.pt"
 BEST_CHECKPOINT_FILE = "best.pt"
@@ -30,6 +30,17 @@ def _load(path: Path) -> dict[str, Any]:
     except Exception as err:
         raise ValueError(f"{path} is not a readable checkpoint ({err}); delete it to train "
                          "from scratch") from err
+
+
+def refuse_other_settings(saved: dict[str, Any], ours: dict[str, Any], path: Path) -> None:
+    """Raise when the checkpoint at ``path`` was written with other settings than ``ours``
+    (a resumed run would continue another run), naming the file and each setting that differs."""
+    differ = {k: (saved.get(k), ours.get(k)) for k in sorted(set(saved) | set(ours))
+              if saved.get(k) != ours.get(k)}
+    if differ:
+        raise ValueError(f"{path} was written with other training settings; delete it or match them "
+                         "(setting: checkpoint's, this run's): "
+                         + ", ".join(f"{k}: {old!r}, {new!r}" for k, (old, new) in differ.items()))
 
 
 def unfit_message(path: Path, err: Exception) -> str:

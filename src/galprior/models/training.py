@@ -100,16 +100,7 @@ class TrainingRun:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue the run saved in ``state``; refuse one written with other settings."""
-        if state["settings"] != self.settings:
-            keys = sorted(set(state["settings"]) | set(self.settings))
-            differ = {k: (state["settings"].get(k), self.settings.get(k)) for k in keys
-                      if state["settings"].get(k) != self.settings.get(k)}
-            raise ValueError(
-                "checkpoint was written with other training settings; remove it or match them "
-                "(setting: checkpoint's, this run's): "
-                + ", ".join(f"{k}: {old!r}, {new!r}" for k, (old, new) in differ.items())
-            )
+        """Continue the run saved in ``state`` (its settings checked by :func:`_resume`)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.stopper.load_state_dict(state["early_stopping"])
@@ -132,10 +123,9 @@ def _resume(run: TrainingRun, checkpoint_dir: str | os.PathLike) -> None:
         logger.info("no checkpoint in %s; training from scratch", checkpoint_dir)
         return
     path = Path(checkpoint_dir) / checkpoint.LAST_CHECKPOINT_FILE
+    checkpoint.refuse_other_settings(state["settings"], run.settings, path)
     try:
         run.load_state_dict(state)
-    except ValueError as err:
-        raise ValueError(f"{path}: {err}") from err
     except (RuntimeError, KeyError) as err:  # weights of another architecture, or an older layout
         raise ValueError(checkpoint.unfit_message(path, err)) from err
     logger.info("resumed from %s after epoch %d", path, run.epoch)

@@ -33,7 +33,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from galprior.models.augment import apply_dihedral, random_dihedral
-from galprior.models.checkpoint import LAST_CHECKPOINT_FILE, load_checkpoint, save_checkpoint, unfit_message
+from galprior.models.checkpoint import (LAST_CHECKPOINT_FILE, load_checkpoint, refuse_other_settings,
+                                        save_checkpoint, unfit_message)
 
 from galprior.models.ema import EMA
 from .loss import dsm_loss
@@ -118,10 +119,9 @@ class _Run:
     def restore(self, state: dict, folder: str | os.PathLike) -> None:
         """Continue the run saved in ``state``; refuse one with other hyper-parameters or
         another seed (it would silently stand in for this run's model)."""
-        for key, ours in (("hyperparameters", self.model.hyperparameters), ("seed", self.seed)):
-            if state.get(key) != ours:
-                raise ValueError(f"the checkpoint in {folder} was written with {key} {state.get(key)}, "
-                                 f"this run has {ours}; delete that folder or match the setting")
+        path = Path(folder) / LAST_CHECKPOINT_FILE
+        ours = {"hyperparameters": self.model.hyperparameters, "seed": self.seed}
+        refuse_other_settings({key: state.get(key) for key in ours}, ours, path)
         try:
             self.model.load_state_dict(state["model"])
             self.ema.load_state_dict(state["ema"])
@@ -130,7 +130,7 @@ class _Run:
             self.generator.set_state(state["generator"])
             self.history = list(state["history"])
         except (RuntimeError, KeyError) as err:  # weights of another architecture, or an older layout
-            raise ValueError(unfit_message(Path(folder) / LAST_CHECKPOINT_FILE, err)) from err
+            raise ValueError(unfit_message(path, err)) from err
 
 
 def _log_block(run: _Run, losses: list[float], val: Tensor, lr: float) -> None:
