@@ -3,6 +3,7 @@ home), and one local run of the CI preset per session (the workflow and reliabil
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,21 @@ def hmc_config(defaults):
 
 
 REPO = Path(__file__).resolve().parents[1]
+# Small real data sets (../shared/data beside the checkout, see its README): CI lays them
+# there; a user's fresh clone has none.
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def pytest_runtest_setup(item):
+    """Tests marked ``shared_data`` skip when ../shared/data is missing, and fail instead when
+    the ``CI`` variable is set (where the folder must be: a skip would hide a lost test)."""
+    if item.get_closest_marker("shared_data") is None or SHARED_DATA.is_dir():
+        return
+    message = f"{item.nodeid} needs the real data sets at {SHARED_DATA} (see its README)"
+    if os.environ.get("CI"):
+        pytest.fail(message + ", and CI is set: they must be there", pytrace=False)
+    pytest.skip(message + "; a fresh clone has none")
+
 CI_PRESET = REPO / "config" / "presets" / "ci.yaml"
 CI_RUN_TIMEOUT = 1800  # s; the CI preset takes a few minutes on 2 cores
 

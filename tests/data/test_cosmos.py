@@ -15,10 +15,7 @@ CATALOGUE = "real_galaxy_catalog_26_extension_example.fits"
 OPTIONS = {"catalogue_file": CATALOGUE, "mag_column": "MAG", "redshift_column": "ZPHOT",
            "hlr_column": None, "fit_quality_cut": False}
 
-needs_example = pytest.mark.skipif(
-    not EXAMPLE.is_dir(),
-    reason=f"COSMOS example sample not found at {EXAMPLE} (shared/ is laid beside the "
-           "checkout in CI; a fresh clone lacks it)")
+needs_example = pytest.mark.shared_data
 
 
 def example_copy(tmp_path: Path) -> Path:

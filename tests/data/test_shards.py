@@ -13,7 +13,7 @@ COSMOS = {"directory": str(EXAMPLE),
           "redshift_column": "ZPHOT", "hlr_column": None, "fit_quality_cut": False}
 
 
-@pytest.mark.skipif(not EXAMPLE.exists(), reason=f"COSMOS example sample absent at {EXAMPLE}")
+@pytest.mark.shared_data
 def test_cosmos_shards_partition_the_catalogue():
     sizes = {"train": None, "val": 5, "test": 5}
     whole = prepare_galaxy_shard("cosmos", "lanusse", sizes, seed=3, cosmos_options=COSMOS)

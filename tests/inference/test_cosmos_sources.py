@@ -20,7 +20,7 @@ COSMOS = {"directory": str(EXAMPLE),
           "redshift_column": "ZPHOT", "hlr_column": None, "fit_quality_cut": False}
 
 
-@pytest.mark.skipif(not EXAMPLE.exists(), reason=f"COSMOS example sample absent at {EXAMPLE}")
+@pytest.mark.shared_data
 def test_simulated_vae_fits_mocks_of_real_cosmos_sources(tmp_path, defaults, default_prior, map_config,
                                                           hmc_config):
     vae = defaults["chianese"]["vae"]

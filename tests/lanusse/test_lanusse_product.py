@@ -32,8 +32,7 @@ def test_simulated_lanusse_product(tmp_path):
     np.testing.assert_array_equal(back.noise_power, train.noise_power)
 
 
-@pytest.mark.skipif(not (SHARED / EXAMPLE).exists(),
-                    reason=f"the COSMOS example sample is not at {SHARED}")
+@pytest.mark.shared_data
 def test_cosmos_lanusse_product_has_correlated_noise_power():
     splits = prepare_galaxy_splits(
         "cosmos", "lanusse", {"train": 2, "val": 1, "test": 1}, seed=0,

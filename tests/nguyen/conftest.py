@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,10 @@ SAMPLE_CATALOGUE = Path(__file__).resolve().parents[3] / "shared" / "data" / "ca
 @pytest.fixture
 def sample_catalogue_path() -> Path:
     if not SAMPLE_CATALOGUE.is_file():
-        pytest.skip(f"BTK's sample CatSim catalogue is absent ({SAMPLE_CATALOGUE})")
+        message = f"BTK's sample CatSim catalogue is absent ({SAMPLE_CATALOGUE})"
+        if os.environ.get("CI"):
+            pytest.fail(message + ", and CI is set: it must be there", pytrace=False)
+        pytest.skip(message)
     return SAMPLE_CATALOGUE
 
 

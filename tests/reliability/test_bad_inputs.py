@@ -39,10 +39,7 @@ COSMOS_EXAMPLE = SHARED / "cosmos_example"
 CATALOGUE = "real_galaxy_catalog_26_extension_example.fits"
 COSMOS_OPTIONS = {"catalogue_file": CATALOGUE, "mag_column": "MAG", "redshift_column": "ZPHOT",
                   "hlr_column": None, "fit_quality_cut": False}
-needs_cosmos = pytest.mark.skipif(
-    not (COSMOS_EXAMPLE / CATALOGUE).exists(),
-    reason=f"the COSMOS example sample is not at {COSMOS_EXAMPLE} (CI lays shared/ beside the "
-           "checkout; a fresh clone has none)")
+needs_cosmos = pytest.mark.shared_data
 
 
 # -- a toy layout and a folder of earlier outputs --------------------------------------

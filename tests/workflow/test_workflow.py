@@ -17,11 +17,7 @@ from galprior.store import (GalaxySet, MapResultSet, MockLensSet, PosteriorSampl
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "cosmos_example"
 EXAMPLE_CATALOGUE = "real_galaxy_catalog_26_extension_example.fits"
-needs_cosmos = pytest.mark.skipif(
-    not (SHARED / EXAMPLE_CATALOGUE).exists(),
-    reason=f"the 100-galaxy COSMOS example sample is not at {SHARED} (CI lays shared/ "
-           "beside the checkout; a fresh clone has no copy)",
-)
+needs_cosmos = pytest.mark.shared_data
 
 STORES = {
     "galaxies/simulated/chianese/test.zarr": GalaxySet,
