@@ -9,7 +9,8 @@ preset's value differs or the paper can be read in more than one way, why.
 ``python -m galprior.paper_settings > docs/paper_settings.md`` writes the table from
 these declarations and the resolved paper preset (``config/config.yaml`` then
 ``config/presets/paper.yaml``, over the schema defaults); a test checks that the file is
-current and that no difference is left unexplained. The table is torch-free.
+current and that no difference is left unexplained. A setting the code fixes rather than
+the configuration (an architecture constant) is named ``module:NAME`` and read from there.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class PaperSetting:
     """One setting a paper states, and the configuration key that holds it.
 
     Attributes:
-        key: dotted configuration path, e.g. ``"chianese.vae.training.lr"``.
+        key: dotted configuration path, e.g. ``"chianese.vae.training.lr"``, or
+            ``"galprior.module:NAME"`` for a constant the code fixes.
         paper: the paper's value, in the form and units the key takes.
         source: where the paper states it ("sec. 2.2", "Table 1", "eq. 10", "App. B").
         why: empty when the preset holds the paper's value and the paper is unambiguous;
@@ -74,7 +76,16 @@ _MISSING = object()
 
 
 def config_value(config: dict[str, Any], key: str) -> Any:
-    """The value at dotted ``key``; KeyError naming the first missing part."""
+    """The value at dotted ``key`` (or the constant ``module:NAME``); KeyError naming the
+    first missing part."""
+    if ":" in key:
+        import importlib
+
+        module, name = key.split(":")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as err:
+            raise KeyError(f"paper setting {key!r}: {err}") from err
     value: Any = config
     for i, part in enumerate(key.split(".")):
         if not isinstance(value, dict) or part not in value:
@@ -91,6 +102,7 @@ def is_same(ours: Any, paper: Any) -> bool:
     if isinstance(ours, (int, float)) and isinstance(paper, (int, float)):
         return math.isclose(float(ours), float(paper), rel_tol=1e-9, abs_tol=0.0)
     if isinstance(ours, (list, tuple)) and isinstance(paper, (list, tuple)):
+        ours, paper = list(ours), list(paper)
         return len(ours) == len(paper) and all(is_same(a, b) for a, b in zip(ours, paper))
     if isinstance(ours, dict) and isinstance(paper, dict):
         return ours.keys() == paper.keys() and all(is_same(ours[k], paper[k]) for k in ours)
@@ -98,7 +110,12 @@ def is_same(ours: Any, paper: Any) -> bool:
 
 
 def _cell(value: Any) -> str:
-    text = "null" if value is None else str(value).replace("True", "true").replace("False", "false")
+    """A value as the configuration writes it (JSON: null, true, lists, mappings)."""
+    import json
+
+    if isinstance(value, tuple):
+        value = list(value)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
     return "`" + text.replace("|", "\\|") + "`"
 
 
@@ -122,6 +139,6 @@ def settings_markdown(config: dict[str, Any] | None = None) -> str:
             if s.why and is_same(ours, s.paper):
                 verdict = "same; " + s.why
             lines.append(f"| `{s.key}` | {_cell(ours)} | {_cell(s.paper)} | {s.source} | "
-                         f"{verdict.replace('|', '/')} |")
+                         f"{verdict.replace('|', chr(92) + '|')} |")
         lines.append("")
     return "\n".join(lines)
