@@ -93,3 +93,21 @@ def test_device_auto_falls_back_to_cpu_and_says_so(caplog):
         assert "device: auto -> cpu (no CUDA device visible)" in caplog.text
     else:
         assert "device: auto -> cuda" in caplog.text
+
+
+def test_the_configuration_reference_is_generated_from_the_schema_and_current():
+    from galprior.config import schema_markdown, schema_defaults
+
+    text = schema_markdown()
+    on_disk = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    assert on_disk == text, ("docs/configuration.md is stale: "
+                             ".venv/bin/python -m galprior.config > docs/configuration.md")
+    # every leaf key of the defaults is documented
+    def leaves(value, prefix=""):
+        if isinstance(value, dict) and value:
+            for key, sub in value.items():
+                yield from leaves(sub, f"{prefix}{key}.")
+        else:
+            yield prefix[:-1]
+    missing = [key for key in leaves(schema_defaults()) if f"`{key}`" not in text]
+    assert not missing, f"keys with a default but no row: {missing}"
