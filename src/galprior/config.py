@@ -230,7 +230,7 @@ def _rows(schema: dict[str, Any], root: dict[str, Any], prefix: str,
                 twin = [k for k, v in sub["properties"].items() if v.get("$ref") == extra.get("$ref")]
                 same = f"; the keys of `{path}.{twin[0]}`" if twin and "$ref" in extra else ""
                 rows.append((f"{path}.<name>", "mapping", "", " ".join(
-                    str(_resolve(extra, root).get("description", "")).split()) + same))
+                    str(_resolve(extra, root).get("description", "")).split()).rstrip(".") + same))
                 if not same:
                     rows += _rows(_resolve(extra, root), root, f"{path}.<name>.", None)
             continue
