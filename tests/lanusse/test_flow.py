@@ -100,11 +100,14 @@ def test_a_fixed_step_flow_fit_takes_exactly_that_many_steps_and_resumes(tmp_pat
     from galprior.models.flowvae import training
 
     torch.manual_seed(0)
-    z, y = torch.randn(60, 2), torch.rand(60, 1)
+    # two training modes at +-3 and validation latents between them, a large step: the
+    # validation log-likelihood peaks before the last pass
+    z = torch.cat([3 * torch.sign(torch.randn(50, 2)), torch.zeros(10, 2)]) + 0.3 * torch.randn(60, 2)
+    y = torch.rand(60, 1)
     train_q = LatentPosteriors(z[:50], 0.1 * torch.ones(50, 2))
     val_q = LatentPosteriors(z[50:], torch.zeros(10, 2))
     settings = FlowTrainingSettings(**{**defaults["flow"]["training"], "steps": 12, "epochs": 1,
-                                       "patience": 1, "batch_size": 20})
+                                       "patience": 1, "batch_size": 20, "learning_rate": 3e-2})
 
     def fit(directory):
         torch.manual_seed(0)  # the initial weights (the products seed them the same way)
@@ -116,8 +119,12 @@ def test_a_fixed_step_flow_fit_takes_exactly_that_many_steps_and_resumes(tmp_pat
 
     straight, history = fit(tmp_path / "a")
     assert [row["step"] for row in history] == [3, 6, 9, 12]
-    state = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["optimizer"]["state"]
-    assert {int(s["step"]) for s in state.values()} == {12}
+    last = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    assert {int(s["step"]) for s in last["optimizer"]["state"].values()} == {12}
+    for name, value in straight.state_dict().items():  # the last weights, not the best pass's
+        torch.testing.assert_close(value, last["model"][name])
+    best = torch.load(tmp_path / "a" / "best.pt", weights_only=False)
+    assert best["epoch"] < 4 == len(history)
 
     decay, calls = training.sqrt_decay, []
 
