@@ -317,3 +317,19 @@ def test_a_fixed_step_run_killed_at_any_step_resumes_to_the_same_weights(
     assert _optimizer_steps(tmp_path / "b") == {5}
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b)
+
+
+def test_the_paper_preset_builds_the_paper_size_model_and_its_settings():
+    """config/presets/paper.yaml: a 128^2, 7-stage, 512-deep VAE (Table 1) with its
+    training settings (125,000 steps) and the flow's (50,000 steps), as the rules build them."""
+    from galprior.models.flowvae.training import FlowTrainingSettings, as_settings, planned_passes
+    from galprior.paper_settings import paper_config
+
+    lanusse = paper_config()["lanusse"]
+    model = FlowVAE(image_size=lanusse["image_size"], **lanusse["vae"]["architecture"])
+    assert model.bottom == 1 and model.hyperparameters["kl_reduction"] == "mean"
+    assert model.to_posterior.in_features == 512 and model.likelihood == "pixel"
+    vae = as_settings(VAETrainingSettings, lanusse["vae"]["training"])
+    flow = as_settings(FlowTrainingSettings, lanusse["flow"]["training"])
+    assert (vae.steps, vae.batch_size, vae.keep, flow.steps) == (125000, 64, "last", 50000)
+    assert planned_passes(vae.steps, vae.epochs, 80000 // 64) == 100  # 125,000 steps of 64 on 80,000

@@ -22,7 +22,7 @@ What is taken from the paper
   ``Sigma_i``, the pixel variance of its stored noise power spectrum (the authors' code
   used one fixed ``noise_rms`` hyper-parameter for every galaxy, marked "TODO: include
   per example noise std"; we follow the text). The quick default keeps ``"fourier"``
-  (eq. 5), exact for the correlated COSMOS noise.
+  (eq. 5), exact also for correlated stationary noise such as the COSMOS stamps'.
 - Free bits, two readings of eq. (10) (``kl_reduction``, see
   :func:`~galprior.models.flowvae.likelihood.free_bits_kl`): ``"sum"``, the equation as
   printed, ``max(lambda, KL)`` on the KL summed over the 16 latent dimensions; ``"mean"``,
