@@ -81,11 +81,33 @@ def test_crop_noise_power_is_exact_for_white_noise_and_keeps_the_variance():
 
 
 def test_free_bits_against_hand_computation():
-    kl = torch.tensor([0.5, 3.99, 4.0, 7.25], requires_grad=True)
-    penalty = lk.free_bits_kl(kl, 4.0)
+    kl = torch.tensor([[0.5, 0.0], [3.0, 0.99], [2.0, 1.5], [7.0, 0.25]], requires_grad=True)
+    penalty = lk.free_bits_kl(kl, 4.0, "sum")  # eq. 10 as printed: max(4, KL_1 + KL_2)
     assert penalty.tolist() == [4.0, 4.0, 4.0, 7.25]
     penalty.sum().backward()
-    assert kl.grad.tolist()[:2] == [0.0, 0.0] and kl.grad.tolist()[3] == 1.0
+    assert kl.grad.tolist() == [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]
+
+
+def test_free_bits_per_dimension_is_the_authors_code():
+    """tensor2tensor's VAE bottleneck (galaxy2galaxy's Flow-VAE): kl = mean over dimensions,
+    loss = max(kl - z_size // 4, 0). The "mean" reading has that gradient and differs from
+    it by the constant lambda."""
+    torch.manual_seed(0)
+    mean, log_std = 3 * torch.randn(64, 16), torch.randn(64, 16)
+    log_var = 2 * log_std
+    t2t = torch.clamp(0.5 * (torch.expm1(log_var) + mean**2 - log_var).mean(-1) - 16 // 4, min=0)
+    ours = lk.free_bits_kl(lk.kl_per_dimension(mean, log_std), 4.0, "mean")
+    torch.testing.assert_close(ours, t2t + 4.0)
+    assert 0 < int((t2t == 0).sum()) < 64  # both sides of the threshold are exercised
+    # lambda per dimension on average = D lambda for the whole vector, at weight 1 / D
+    summed = lk.free_bits_kl(lk.kl_per_dimension(mean, log_std), 16 * 4.0, "sum")
+    torch.testing.assert_close(ours, summed / 16)
+    kl = lk.kl_per_dimension(mean, log_std).requires_grad_()
+    lk.free_bits_kl(kl, 4.0, "mean").sum().backward()
+    above = kl.detach().mean(-1) > 4.0
+    assert torch.all(kl.grad[above] == 1 / 16) and torch.all(kl.grad[~above] == 0)
+    with pytest.raises(ValueError, match="kl_reduction 'max' is not one of"):
+        lk.free_bits_kl(kl, 4.0, "max")
 
 
 def test_kl_matches_torch_distributions():

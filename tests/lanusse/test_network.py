@@ -203,3 +203,133 @@ def test_galaxy_tensors_crop_the_centre(simulated_stamps):
     np.testing.assert_allclose(data.noise_power.numpy(), power[:, :16, :16] / 4, rtol=1e-5)
     with pytest.raises(ValueError, match="smaller than image_size"):
         galaxy_tensors(images, psf, power, conditions, 64)
+
+
+def test_the_loss_reduces_the_kl_as_configured(tiny_architecture, simulated_stamps):
+    """Same weights and noise draws: the two readings of eq. 10 differ by exactly
+    max(lambda, KL) - max(lambda, KL / D) per galaxy (D = latent_dim)."""
+    from galprior.models.flowvae import likelihood as lk
+
+    images, psf, power, *_ = simulated_stamps
+    x, p, n = (torch.tensor(a[:6], dtype=torch.float64) for a in (images, psf, power))
+    terms, lam = {}, 0.05  # the initial KL per galaxy is ~0.1 nat: both sides of lambda
+    for reduction in ("sum", "mean"):
+        model = _model({**tiny_architecture, "kl_reduction": reduction, "free_bits": lam}).double()
+        terms[reduction] = model.loss(x, p, n, generator=torch.Generator().manual_seed(0))
+    kl = terms["sum"]["kl"]
+    torch.testing.assert_close(terms["mean"]["kl"], kl)  # the recorded KL is always the sum
+    expected = kl.clamp(min=lam) - (kl / tiny_architecture["latent_dim"]).clamp(min=lam)
+    torch.testing.assert_close(terms["sum"]["loss"] - terms["mean"]["loss"], expected)
+    assert bool((expected != 0).any())
+    with pytest.raises(ValueError, match="kl_reduction 'median' is not one of"):
+        _model({**tiny_architecture, "kl_reduction": "median"})
+    assert lk.KL_REDUCTIONS == ("sum", "mean")
+
+
+def test_the_pixel_likelihood_uses_each_galaxys_pixel_variance(tiny_architecture, simulated_stamps):
+    """likelihood: pixel (eq. 4, the paper's results): -1/2 sum r^2 / s_i^2 with s_i^2 the
+    pixel variance of galaxy i's noise power spectrum (mean(P) / N)."""
+    from galprior.models.flowvae import likelihood as lk
+
+    images, psf, power, *_ = simulated_stamps
+    x, p = torch.tensor(images[:3]), torch.tensor(psf[:3])
+    n = torch.tensor(power[:3]) * torch.tensor([1.0, 4.0, 0.25])[:, None, None]
+    model = _model({**tiny_architecture, "likelihood": "pixel"})
+    terms = model.loss(x, p, n, generator=torch.Generator().manual_seed(0))
+    residual = x - lk.convolve_psf(terms["model"], p)
+    variance = n.mean((-1, -2)) / 32**2
+    torch.testing.assert_close(terms["log_likelihood"],
+                               -0.5 * (residual**2).sum((-1, -2)) / variance)
+
+
+def _optimizer_steps(checkpoint_dir):
+    state = torch.load(checkpoint_dir / "last.pt", weights_only=False)["optimizer"]["state"]
+    return {int(s["step"]) for s in state.values()}
+
+
+def test_a_fixed_step_run_takes_exactly_that_many_steps_without_early_stopping(
+        tmp_path, monkeypatch, defaults, tiny_architecture, train_and_val):
+    """steps: 5 with 8 galaxies in batches of 4: passes of 2, 2 and 1 steps; a validation
+    loss that only rises would stop a patience-1 run after two passes, not this one."""
+    from galprior.models.flowvae import training
+
+    data, val = train_and_val
+    rising = iter(range(100))
+    monkeypatch.setattr(training, "evaluate_vae",
+                        lambda *a, **k: {"loss": float(next(rising)), "log_likelihood": 0.0, "kl": 0.0})
+    model = _model(tiny_architecture)
+    history = fit_flow_vae(model, data, val, _settings(defaults, steps=5, epochs=1, patience=1),
+                           checkpoint_dir=tmp_path / "steps", device=torch.device("cpu"), seed=1,
+                           progress=False)
+    assert [row["step"] for row in history] == [2, 4, 5]
+    assert _optimizer_steps(tmp_path / "steps") == {5}
+    rising = iter(range(100))
+    stopped = fit_flow_vae(_model(tiny_architecture), data, val,
+                           _settings(defaults, steps=None, epochs=4, patience=1),
+                           checkpoint_dir=tmp_path / "epochs", device=torch.device("cpu"),
+                           seed=1, progress=False)
+    assert [row["step"] for row in stopped] == [2, 4]  # early stopping, for contrast
+
+
+def _killed_at_step(step, monkeypatch, run):
+    """Run ``run()`` until the job is killed at the start of optimiser step ``step``
+    (0-based; every step sets its learning rate through ``sqrt_decay`` first)."""
+    from galprior.models.flowvae import training
+
+    decay = training.sqrt_decay
+    calls = []
+
+    def killed(*args):
+        calls.append(args)
+        if len(calls) > step:
+            raise KeyboardInterrupt
+        return decay(*args)
+
+    monkeypatch.setattr(training, "sqrt_decay", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    monkeypatch.setattr(training, "sqrt_decay", decay)
+
+
+@pytest.mark.parametrize("kill_at", [1, 3, 4])
+def test_a_fixed_step_run_killed_at_any_step_resumes_to_the_same_weights(
+        tmp_path, monkeypatch, defaults, tiny_architecture, train_and_val, kill_at):
+    data, val = train_and_val
+    settings = _settings(defaults, steps=5, keep="last")
+    straight = _model(tiny_architecture)
+    fit_flow_vae(straight, data, val, settings, checkpoint_dir=tmp_path / "a",
+                 device=torch.device("cpu"), seed=1, progress=False)
+
+    def run(model):
+        return fit_flow_vae(model, data, val, settings, checkpoint_dir=tmp_path / "b",
+                            device=torch.device("cpu"), seed=1, progress=False)
+
+    from galprior.models.flowvae import training
+
+    _killed_at_step(kill_at, monkeypatch, lambda: run(_model(tiny_architecture)))
+    torch.manual_seed(123)  # the resumed run must not depend on the global RNG state
+    resumed = _model(tiny_architecture)
+    decay, calls = training.sqrt_decay, []
+    monkeypatch.setattr(training, "sqrt_decay", lambda *args: calls.append(args) or decay(*args))
+    history = run(resumed)
+    assert len(calls) == 5 - 2 * (kill_at // 2)  # from the last finished pass, not from scratch
+    assert [row["step"] for row in history] == [2, 4, 5]
+    assert _optimizer_steps(tmp_path / "b") == {5}
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_the_paper_preset_builds_the_paper_size_model_and_its_settings():
+    """config/presets/paper.yaml: a 128^2, 7-stage, 512-deep VAE (Table 1) with its
+    training settings (125,000 steps) and the flow's (50,000 steps), as the rules build them."""
+    from galprior.models.flowvae.training import FlowTrainingSettings, as_settings, planned_passes
+    from galprior.paper_settings import paper_config
+
+    lanusse = paper_config()["lanusse"]
+    model = FlowVAE(image_size=lanusse["image_size"], **lanusse["vae"]["architecture"])
+    assert model.bottom == 1 and model.hyperparameters["kl_reduction"] == "mean"
+    assert model.to_posterior.in_features == 512 and model.likelihood == "pixel"
+    vae = as_settings(VAETrainingSettings, lanusse["vae"]["training"])
+    flow = as_settings(FlowTrainingSettings, lanusse["flow"]["training"])
+    assert (vae.steps, vae.batch_size, vae.keep, flow.steps) == (125000, 64, "last", 50000)
+    assert planned_passes(vae.steps, vae.epochs, 80000 // 64) == 100  # 125,000 steps of 64 on 80,000

@@ -39,8 +39,9 @@ if "lanusse" in config["systems"]:
 
 
 rule train_flow_vae:
-    # Sec. 4.2.1 / Table 1: ResNet VAE with PSF input, PSF-convolved Fourier likelihood,
-    # free bits, TV and the two annealed training aids. Resumes from results/checkpoints/.
+    # Sec. 4.2.1 / Table 1: ResNet VAE with PSF input, PSF-convolved likelihood (eq. 4 or 5),
+    # free bits, TV and the two annealed training aids; epochs with early stopping, or a fixed
+    # number of steps (the paper). Resumes from results/checkpoints/.
     input:
         train=galaxy_store("lanusse", "train"),
         val=galaxy_store("lanusse", "val"),

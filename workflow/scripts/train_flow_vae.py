@@ -1,4 +1,4 @@
-"""Train the Lanusse et al. 2021 VAE (PSF-aware ResNet, Fourier likelihood) on the lanusse splits."""
+"""Train the Lanusse et al. 2021 VAE (PSF-aware ResNet, PSF-convolved likelihood) on the lanusse splits."""
 
 from pathlib import Path
 

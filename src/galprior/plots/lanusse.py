@@ -32,18 +32,19 @@ def _examples(samples, n: int) -> np.ndarray:
 
 
 def training_curves(vae_history: pd.DataFrame, flow_history: pd.DataFrame) -> plt.Figure:
-    """VAE loss per epoch (train with aids, validation without) and the flow's log-likelihood."""
+    """VAE loss after each pass (train with aids, validation without) and the flow's
+    log-likelihood, against the optimiser step (the paper counts iterations)."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     ax = axes[0]
-    ax.plot(vae_history["epoch"], vae_history["train_loss"], "o-", label="train (with aids)")
-    ax.plot(vae_history["epoch"], vae_history["val_loss"], "s-", label="validation")
-    ax.set(xlabel="epoch", ylabel="loss per galaxy (nats)", yscale="log",
+    ax.plot(vae_history["step"], vae_history["train_loss"], "o-", label="train (with aids)")
+    ax.plot(vae_history["step"], vae_history["val_loss"], "s-", label="validation")
+    ax.set(xlabel="optimiser step", ylabel="loss per galaxy (nats)", yscale="log",
            title="VAE: -log L + max(lambda, KL) + TV")
     ax.legend(fontsize=8)
     ax = axes[1]
-    ax.plot(flow_history["epoch"], flow_history["train_log_prob"], label="train")
-    ax.plot(flow_history["epoch"], flow_history["val_log_prob"], label="validation")
-    ax.set(xlabel="epoch", ylabel="mean log p(z | y)", title="latent flow")
+    ax.plot(flow_history["step"], flow_history["train_log_prob"], label="train")
+    ax.plot(flow_history["step"], flow_history["val_log_prob"], label="validation")
+    ax.set(xlabel="optimiser step", ylabel="mean log p(z | y)", title="latent flow")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -9,8 +9,11 @@ Pure, batched torch functions (no module state):
   spectrum of the stamp (unnormalised DFT, so white noise of variance ``s^2`` on ``N``
   pixels has ``P_k = N s^2``).
 - :func:`pixel_log_likelihood`: eq. (4), the diagonal pixel-space alternative (the one
-  the paper's results use).
-- :func:`free_bits_kl`: the free-bits penalty ``max(lambda, KL)`` of eq. (10).
+  the paper's results use, sec. 4.2.1).
+- :func:`kl_per_dimension`, :func:`kl_to_standard_normal`: the KL term of eq. (9).
+- :func:`free_bits_kl`: the free-bits penalty ``max(lambda, KL)`` of eq. (10), in its two
+  readings (``KL_REDUCTIONS``: the summed KL as printed, or the authors' code's mean KL
+  per latent dimension).
 - :func:`total_variation`: ``TV(x) = ||grad x||_1`` (footnote 9), anisotropic forward
   differences.
 
@@ -84,17 +87,53 @@ def pixel_log_likelihood(residual: Tensor, noise_variance: Tensor) -> Tensor:
     return -0.5 * (residual.pow(2) / noise_variance).flatten(-2).sum(-1)
 
 
+def kl_per_dimension(mean: Tensor, log_std: Tensor) -> Tensor:
+    """``KL(N(mean, exp(2 log_std)) || N(0, 1))`` of each latent dimension, ``(B, D)``.
+
+    Unit: nats (natural logarithm).
+    """
+    return 0.5 * (mean.pow(2) + (2 * log_std).exp() - 1.0 - 2 * log_std)
+
+
 def kl_to_standard_normal(mean: Tensor, log_std: Tensor) -> Tensor:
-    """Per-sample ``KL(N(mean, diag(exp(2 log_std))) || N(0, I))``. Unit: nats."""
-    return 0.5 * (mean.pow(2) + (2 * log_std).exp() - 1.0 - 2 * log_std).sum(-1)
+    """Per-sample ``KL(N(mean, diag(exp(2 log_std))) || N(0, I))``, ``(B,)``. Unit: nats."""
+    return kl_per_dimension(mean, log_std).sum(-1)
 
 
-def free_bits_kl(kl: Tensor, free_bits: float) -> Tensor:
-    """Eq. (10): ``max(lambda, KL)`` per sample (``lambda`` in nats, the KL's unit).
+KL_REDUCTIONS = ("sum", "mean")
+"""How eq. (10) reduces the KL over the latent dimensions (see :func:`free_bits_kl`)."""
+
+
+def free_bits_kl(kl_dims: Tensor, free_bits: float, reduction: str) -> Tensor:
+    """Eq. (10): the free-bits penalty ``max(lambda, KL)`` per sample, ``(B,)``.
 
     Below ``lambda`` the penalty is constant, so its gradient vanishes: the encoder may
-    spend up to ``lambda`` nats of information on each galaxy for free.
+    spend that much information on each galaxy for free.
+
+    Args:
+        kl_dims: ``(B, D)`` KL of each latent dimension (:func:`kl_per_dimension`). Unit: nats.
+        free_bits: ``lambda``. Unit: nats (the paper says "bits" without a unit; the KL of
+            its eq. 9 and of the authors' code is in nats).
+        reduction: how the KL is reduced over the ``D`` dimensions before the maximum.
+
+            - ``"sum"``: ``max(lambda, sum_d KL_d)``, eq. (10) as printed: ``lambda`` nats
+              for the whole latent vector, the KL at weight 1 as in the ELBO (eq. 9).
+            - ``"mean"``: ``max(lambda, (1/D) sum_d KL_d)``, what the authors' released
+              code computes: galaxy2galaxy's ``ContinuousAutoencoderResidualVAE``
+              inherits tensor2tensor's ``AutoencoderResidualVAE.bottleneck``, where
+              ``kl = 0.5 * reduce_mean(expm1(log_var) + mu^2 - log_var, axis=-1)`` (the
+              mean over latent dimensions), ``free_bits = z_size // 4`` (4 for the
+              paper's 16 dimensions: Table 1's "Free-bits 4") and the loss is
+              ``max(kl - free_bits, 0)``, the same gradient as ``max(lambda, kl)``. So
+              ``lambda`` nats per dimension on average (``D * lambda`` in all), and above
+              it the KL enters at weight ``1 / D``.
     """
+    if reduction == "sum":
+        kl = kl_dims.sum(-1)
+    elif reduction == "mean":
+        kl = kl_dims.mean(-1)
+    else:
+        raise ValueError(f"free bits: kl_reduction {reduction!r} is not one of {KL_REDUCTIONS}")
     return torch.clamp(kl, min=free_bits)
 
 

@@ -15,14 +15,31 @@ Pieces (the loop, its checkpoints and its logging are the shared
   schedule given).
 - :func:`make_optimizer`: Adafactor (the paper; PyTorch's ``torch.optim.Adafactor``,
   whose step is relative to each parameter's RMS) or Adam.
-- :func:`vae_epoch` / :func:`fit_flow_vae`: one epoch of the VAE loss, the whole run.
+- :func:`planned_passes` / :func:`planned_steps`: how long a run is. Two modes, one
+  config value (``steps``): ``steps: null`` trains ``epochs`` passes over the training
+  set with early stopping on the validation score (the quick default); an integer trains
+  exactly that many optimiser steps with no early stopping, as the paper does (Table 1:
+  125,000 iterations of the VAE; sec. 4.2.2: 50,000 of the flow). In both modes the run
+  goes pass by pass (shuffled, as the data are fed now); with ``steps`` the last pass
+  stops at the step count. A checkpoint (weights, optimiser, RNG states, step) is written
+  after every pass, so a run killed at any step resumes from the last pass it finished
+  and ends with the same weights as an uninterrupted one.
+- :func:`vae_epoch` / :func:`fit_flow_vae`: one pass of the VAE loss, the whole run.
 - :func:`encode_posteriors` / :func:`fit_latent_flow`: the aggregate posterior of the
   training set and the maximum-likelihood fit of the flow. Sec. 4.2.2: "we reuse the
-  encoder with fixed weights to generate samples from the aggregate posterior"; so the
-  flow is fitted to draws ``z ~ q(z | x)`` of the frozen encoder, fresh ones each epoch
-  (the paper does not say how many draws; with 1,500 training galaxies in the quick
-  preset, fresh draws keep the flow from memorising the encoded means). The validation
-  log-likelihood is taken on one fixed draw per validation galaxy.
+  encoder with fixed weights to generate samples from the aggregate posterior"; so by
+  default (``latents: draws``) the flow is fitted to draws ``z ~ q(z | x)`` of the frozen
+  encoder, fresh ones each pass (the paper does not say how many draws; with 1,500
+  training galaxies in the quick preset, fresh draws keep the flow from memorising the
+  encoded means). The authors' code fed its flow the posterior means instead (its
+  exported tensor2tensor encoder returns the mean outside training): ``latents: means``.
+  The validation log-likelihood is taken on one fixed draw per validation galaxy.
+
+What the paper leaves open (our choices, in the config): the batch size of the flow (the
+authors' job script: 512), the step at which the square-root decay starts (their code:
+a linear warm-up over 500 VAE / 1,000 flow steps, then ``1 / sqrt(step)``; ours is flat,
+then ``sqrt(decay_start / step)``), and the annealing schedule of the two training aids
+(their code: the bottleneck mixing over ``0.25 * 2^7 * 1000 = 32,000`` of 125,000 steps).
 """
 
 from __future__ import annotations
@@ -30,6 +47,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,10 +67,11 @@ logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adafactor", "adam")
 KEEP = ("last", "best", "ema")
-VAE_HISTORY_COLUMNS = ("epoch", "train_loss", "train_log_likelihood", "train_kl",
+FLOW_LATENTS = ("draws", "means")
+VAE_HISTORY_COLUMNS = ("epoch", "step", "train_loss", "train_log_likelihood", "train_kl",
                        "val_loss", "val_log_likelihood", "val_kl", "skip_fraction",
                        "bottleneck_weight", "learning_rate")
-FLOW_HISTORY_COLUMNS = ("epoch", "train_log_prob", "val_log_prob", "learning_rate")
+FLOW_HISTORY_COLUMNS = ("epoch", "step", "train_log_prob", "val_log_prob", "learning_rate")
 
 
 # -- data ------------------------------------------------------------------------------
@@ -131,7 +150,16 @@ def aid_strength(step: int, total_steps: int, initial: float, anneal_fraction: f
 
 
 def make_optimizer(name: str, parameters, learning_rate: float) -> torch.optim.Optimizer:
-    """Adafactor (Table 1) or Adam, at ``learning_rate`` (the decay is set per step)."""
+    """Adafactor (Table 1) or Adam, at ``learning_rate`` (the decay is set per step).
+
+    Adafactor is ``torch.optim.Adafactor``: relative steps (``min(lr, 1/sqrt(step))`` times
+    each tensor's RMS), as tensor2tensor's with parameter scaling (the authors' code). Two
+    differences from that code, where the paper is silent: torch factors the second moment
+    over the last two axes of a tensor (for a convolution kernel ``(out, in, 3, 3)``, the
+    3x3 axes; tensor2tensor over the two largest, ``in`` and ``out``), and we clip no
+    gradient norm (their ``clip_grad_norm`` was 1). On CPU, torch's reduction over the 3x3
+    axes of the 512-deep kernels takes most of a paper-size step (measured: about 6 of 7 s).
+    """
     if name == "adafactor":
         return torch.optim.Adafactor(parameters, lr=learning_rate)
     if name == "adam":
@@ -144,6 +172,25 @@ def set_learning_rate(optimizer: torch.optim.Optimizer, value: float) -> None:
         group["lr"] = value
 
 
+# -- length of a run ---------------------------------------------------------------------
+
+def planned_steps(steps: int | None, epochs: int, n_batches: int) -> int:
+    """Optimiser steps of a run: ``steps``, or ``epochs`` passes of ``n_batches`` when
+    ``steps`` is None (the most a run with early stopping can take)."""
+    return epochs * n_batches if steps is None else steps
+
+
+def planned_passes(steps: int | None, epochs: int, n_batches: int) -> int:
+    """Passes over the training set: ``epochs``, or as many as ``steps`` steps need."""
+    return epochs if steps is None else math.ceil(steps / n_batches)
+
+
+def early_stopping(steps: int | None, patience: int) -> EarlyStopping:
+    """Early stopping after ``patience`` passes without improvement; never in a run of a
+    fixed number of steps (the paper's runs)."""
+    return EarlyStopping(patience=patience if steps is None else sys.maxsize, min_delta=0.0)
+
+
 # -- the VAE -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -151,7 +198,9 @@ class VAETrainingSettings:
     """Settings of one VAE run (config block ``lanusse.vae.training``; no defaults here).
 
     Attributes:
-        epochs: passes over the training set.
+        steps: optimiser steps of the run, no early stopping (Table 1: 125,000); None:
+            ``epochs`` passes with early stopping.
+        epochs: passes over the training set (when ``steps`` is None).
         batch_size: galaxies per step (Table 1: 64).
         learning_rate: base learning rate (Table 1: 0.001).
         decay_start: steps before the square-root decay starts.
@@ -159,13 +208,15 @@ class VAETrainingSettings:
         transverse_fraction: initial fraction of transverse connections.
         bottleneck_penalty: initial weight of the bottleneck l2 penalty.
         anneal_fraction: fraction of the run after which both aids are off.
-        patience: early-stopping patience on the validation loss (epochs).
+        patience: early-stopping patience on the validation loss (passes; when ``steps``
+            is None).
         augment: train on randomly flipped and transposed batches (:func:`dihedral_augment`).
         keep: "last" (the paper's fixed number of steps), "best" (lowest validation loss)
             or "ema" (an exponential moving average of the weights, ours).
         ema_decay: decay of that average per step (used when ``keep`` is "ema").
     """
 
+    steps: int | None
     epochs: int
     batch_size: int
     learning_rate: float
@@ -197,19 +248,23 @@ def evaluate_vae(model: FlowVAE, data: GalaxyTensors, batch_size: int,
 
 def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTensors,
               settings: VAETrainingSettings, device: torch.device) -> dict[str, float]:
-    """One pass over the shuffled training set, then the validation scores.
+    """One pass over the shuffled training set (cut short at ``settings.steps``), then
+    the validation scores.
 
     With ``run.ema``, the moving average is updated after every step.
     """
     model = run.model
     model.train()
     n_batches = math.ceil(len(train_data) / settings.batch_size)
-    total_steps = settings.epochs * n_batches
+    total_steps = planned_steps(settings.steps, settings.epochs, n_batches)
     order = torch.randperm(len(train_data), generator=run.generator)
     sums = {"loss": 0.0, "log_likelihood": 0.0, "kl": 0.0}
+    seen = 0
     for b in tqdm(range(n_batches), desc=f"epoch {run.epoch} batches", leave=False,
                   mininterval=10):
         step = (run.epoch - 1) * n_batches + b
+        if step >= total_steps:
+            break
         lr = sqrt_decay(step, settings.learning_rate, settings.decay_start)
         set_learning_rate(run.optimizer, lr)
         skip = aid_strength(step, total_steps, settings.transverse_fraction,
@@ -229,8 +284,10 @@ def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTenso
             run.ema.update(model)
         for key in sums:
             sums[key] += terms[key].detach().sum().item()
+        seen += len(index)
+        done = step + 1
     val = evaluate_vae(model, val_data, settings.batch_size, device)
-    record = {f"train_{k}": v / len(train_data) for k, v in sums.items()}
+    record = {"step": done, **{f"train_{k}": v / seen for k, v in sums.items()}}
     record.update({f"val_{k}": v for k, v in val.items()})
     record.update(skip_fraction=skip, bottleneck_weight=penalty, learning_rate=lr,
                   score=-val["loss"])
@@ -240,27 +297,35 @@ def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTenso
 def fit_flow_vae(model: FlowVAE, train_data: GalaxyTensors, val_data: GalaxyTensors,
                  settings: VAETrainingSettings, *, checkpoint_dir: str | os.PathLike,
                  device: torch.device, seed: int, progress: bool = True) -> list[dict]:
-    """Train the VAE with resumable checkpoints; returns the history (one row per epoch).
+    """Train the VAE with resumable checkpoints; returns the history (one row per pass).
 
-    ``settings.keep`` says which weights the model ends with: those of the last epoch
-    (the paper trains a fixed number of steps), of the lowest validation loss (without
-    training aids), or their exponential moving average over the steps (ours: the
-    validation loss of the quick preset swings by tens of percent between epochs).
+    The run lasts ``settings.steps`` optimiser steps, or ``settings.epochs`` passes with
+    early stopping when ``steps`` is None (:func:`planned_passes`).
+    ``settings.keep`` says which weights the model ends with: those of the last step
+    (the paper trains a fixed number of steps), of the pass with the lowest validation
+    loss (without training aids), or their exponential moving average over the steps
+    (ours: the validation loss of the quick preset swings by tens of percent between
+    epochs).
     """
     if settings.keep not in KEEP:
         raise ValueError(f"flowvae: keep {settings.keep!r} is not one of {KEEP}")
+    n_batches = math.ceil(len(train_data) / settings.batch_size)
+    passes = planned_passes(settings.steps, settings.epochs, n_batches)
+    logger.info("Flow-VAE training: %s (%d passes of %d steps at most)",
+                "early stopping on the validation loss" if settings.steps is None
+                else f"{settings.steps} optimiser steps", passes, n_batches)
     model.to(device)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     optimizer = make_optimizer(settings.optimizer, model.parameters(), settings.learning_rate)
     run = TrainingRun(model=model, optimizer=optimizer,
-                      stopper=EarlyStopping(patience=settings.patience, min_delta=0.0),
+                      stopper=early_stopping(settings.steps, settings.patience),
                       generator=generator,
                       settings={**settings.__dict__, "seed": seed,
                                 "hyperparameters": model.hyperparameters},
                       ema=EMA(model, settings.ema_decay) if settings.keep == "ema" else None)
     history = train(run, lambda r: vae_epoch(r, train_data, val_data, settings, device),
-                    epochs=settings.epochs, checkpoint_dir=checkpoint_dir, monitor="score",
+                    epochs=passes, checkpoint_dir=checkpoint_dir, monitor="score",
                     restore_best=settings.keep == "best", progress=progress,
                     desc="flowvae epochs")
     if run.ema is not None:  # restored with the checkpoint, also when no epoch was left
@@ -308,32 +373,43 @@ class FlowTrainingSettings:
     """Settings of the latent-flow fit (config block ``lanusse.flow.training``).
 
     Attributes:
-        epochs: passes over the encoded training set.
+        steps: optimiser steps of the fit, no early stopping (sec. 4.2.2: 50,000); None:
+            ``epochs`` passes with early stopping.
+        epochs: passes over the encoded training set (when ``steps`` is None).
         batch_size: latents per step.
         learning_rate: base learning rate of Adam (paper: 0.001).
         decay_start: steps before the square-root decay starts.
-        patience: early-stopping patience on the validation log-likelihood (epochs).
+        patience: early-stopping patience on the validation log-likelihood (passes; when
+            ``steps`` is None).
+        latents: "draws" (``z ~ q(z | x)``, fresh each pass) or "means" (the posterior
+            means, the authors' code).
     """
 
+    steps: int | None
     epochs: int
     batch_size: int
     learning_rate: float
     decay_start: int
     patience: int
+    latents: str
 
 
 def flow_epoch(run: TrainingRun, train_q: LatentPosteriors, train_y: Tensor, val_z: Tensor,
                val_y: Tensor, settings: FlowTrainingSettings,
                device: torch.device) -> dict[str, float]:
-    """One pass of maximum likelihood (eq. 12) over fresh posterior draws, then validation."""
+    """One pass of maximum likelihood (eq. 12) over fresh posterior draws (cut short at
+    ``settings.steps``), then validation."""
     flow = run.model
     flow.train()
     train_z = train_q.draw(run.generator)
     n_batches = math.ceil(len(train_z) / settings.batch_size)
+    total_steps = planned_steps(settings.steps, settings.epochs, n_batches)
     order = torch.randperm(len(train_z), generator=run.generator)
-    total = 0.0
+    total, seen = 0.0, 0
     for b in range(n_batches):
         step = (run.epoch - 1) * n_batches + b
+        if step >= total_steps:
+            break
         lr = sqrt_decay(step, settings.learning_rate, settings.decay_start)
         set_learning_rate(run.optimizer, lr)
         index = order[b * settings.batch_size:(b + 1) * settings.batch_size]
@@ -342,10 +418,12 @@ def flow_epoch(run: TrainingRun, train_q: LatentPosteriors, train_y: Tensor, val
         (-log_prob.mean()).backward()
         run.optimizer.step()
         total += log_prob.detach().sum().item()
+        seen += len(index)
+        done = step + 1
     flow.eval()
     with torch.no_grad():
         val = flow.log_prob(val_z.to(device), val_y.to(device)).mean().item()
-    return {"train_log_prob": total / len(train_z), "val_log_prob": val,
+    return {"step": done, "train_log_prob": total / seen, "val_log_prob": val,
             "learning_rate": lr}
 
 
@@ -353,12 +431,23 @@ def fit_latent_flow(flow: LatentFlow, train_q: LatentPosteriors, train_y: Tensor
                     val_q: LatentPosteriors, val_y: Tensor, settings: FlowTrainingSettings, *,
                     checkpoint_dir: str | os.PathLike, device: torch.device, seed: int,
                     progress: bool = True) -> list[dict]:
-    """Fit the conditional MAF to posterior draws ``z ~ q(z | x)`` given ``y`` (Adam,
-    square-root decay); the history.
+    """Fit the conditional MAF to posterior draws ``z ~ q(z | x)`` (or, with
+    ``settings.latents == "means"``, the posterior means) given ``y`` (Adam, square-root
+    decay) for ``settings.steps`` steps, or ``settings.epochs`` passes with early
+    stopping; the history (one row per pass). The flow ends with the weights of the last
+    step in a fixed-step run (the paper's 50,000 iterations), with those of the best
+    validation log-likelihood when it stops early.
 
     The latents are standardised with one draw of the training posteriors; the
     validation draw is fixed by ``seed``.
     """
+    if settings.latents not in FLOW_LATENTS:
+        raise ValueError(f"latent flow: latents {settings.latents!r} is not one of {FLOW_LATENTS}")
+    if settings.latents == "means":
+        train_q = LatentPosteriors(train_q.mean, torch.zeros_like(train_q.mean))
+        val_q = LatentPosteriors(val_q.mean, torch.zeros_like(val_q.mean))
+    n_batches = math.ceil(len(train_q) / settings.batch_size)
+    passes = planned_passes(settings.steps, settings.epochs, n_batches)
     draws = torch.Generator().manual_seed(seed + 1)
     flow.set_standardisation(train_q.draw(draws), train_y)
     val_z = val_q.draw(draws)
@@ -366,13 +455,14 @@ def fit_latent_flow(flow: LatentFlow, train_q: LatentPosteriors, train_y: Tensor
     torch.manual_seed(seed)
     run = TrainingRun(model=flow,
                       optimizer=torch.optim.Adam(flow.parameters(), lr=settings.learning_rate),
-                      stopper=EarlyStopping(patience=settings.patience, min_delta=0.0),
+                      stopper=early_stopping(settings.steps, settings.patience),
                       generator=torch.Generator().manual_seed(seed),
                       settings={**settings.__dict__, "seed": seed,
                                 "hyperparameters": flow.hyperparameters})
     return train(run, lambda r: flow_epoch(r, train_q, train_y, val_z, val_y, settings, device),
-                 epochs=settings.epochs, checkpoint_dir=checkpoint_dir,
-                 monitor="val_log_prob", progress=progress, desc="latent flow epochs")
+                 epochs=passes, checkpoint_dir=checkpoint_dir, monitor="val_log_prob",
+                 restore_best=settings.steps is None, progress=progress,
+                 desc="latent flow epochs")
 
 
 def as_settings(cls: type, options: dict[str, Any]):
