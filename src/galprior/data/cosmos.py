@@ -106,13 +106,14 @@ def read_table(path: Path) -> fits.FITS_rec:
         with fits.open(path, memmap=False) as hdus:
             n_hdus = len(hdus)
             is_table = n_hdus > 1 and isinstance(hdus[1], (fits.BinTableHDU, fits.TableHDU))
-            table = hdus[1].data.copy() if is_table else None
+            data = hdus[1].data if is_table else None
+            table = None if data is None else data.copy()
     except (OSError, ValueError) as err:  # astropy's errors of an unreadable FITS file
         raise OSError(f"cannot read the COSMOS catalogue {path} as a FITS table: {err}; "
                       f"the file may be truncated or corrupted, {DOWNLOAD_HINT}") from err
     if table is None:
-        raise OSError(f"{path} has no table in HDU 1 ({n_hdus} HDU(s)): it is not a "
-                      "GalSim COSMOS catalogue")
+        raise OSError(f"{path} has no table (with rows) in HDU 1 ({n_hdus} HDU(s)): it is "
+                      "not a GalSim COSMOS catalogue")
     return table
 
 
