@@ -398,7 +398,7 @@ def iter_cosmos_stamps(directory: str | Path, *, catalogue_file: str, exclusion_
         KeyError: a column that a setting needs is missing, naming the file.
         ValueError: a NaN/inf image, naming the IDENT and file.
     """
-    directory = Path(directory)
+    directory = Path(directory).expanduser()
     catalogue = open_catalogue(directory, catalogue_file)
     scales = np.asarray(catalogue.pixel_scale, dtype=np.float64)
     props, keep = catalogue_properties(
