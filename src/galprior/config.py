@@ -2,18 +2,27 @@
 
 The schema (``workflow/schemas/config.schema.yaml``) fixes keys, types and defaults;
 :func:`check_config` then checks what depends on the file system or on several keys
-at once, so that the run stops at start-up with a message naming the key.
+at once, so that the run stops at start-up with a message naming the key. Input files
+the configuration needs but the workflow does not make are listed by
+:func:`missing_inputs`, one message each, all in one error.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
 DOWNLOAD_NAMES = ("COSMOS_25.2_training_sample", "COSMOS_23.5_training_sample")
+#: The paper each galaxy product reproduces (for messages about its COSMOS sample).
+PRODUCT_PAPERS = {"chianese": "Chianese et al. 2020", "lanusse": "Lanusse et al. 2021"}
+#: GalSim exclusion levels that read the ``_selection`` catalogue (galsim/galaxy_sample.py
+#: ``_apply_exclusion``; the same table as ``galprior.data.cosmos.EXCLUSION_COLUMNS``,
+#: kept here so that the start-up check does not import GalSim).
+SELECTION_LEVELS = ("bad_stamp", "marginal")
 
 
 def config_hash(*configs: Any) -> str:
@@ -33,53 +42,135 @@ def galaxy_sources(config: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys([galaxies["source"], *galaxies["extra_sources"]]))
 
 
-def check_cosmos(cosmos: dict[str, Any]) -> None:
-    """The COSMOS directory and catalogue exist (unless the workflow downloads them)."""
-    if cosmos["download"]:
-        if cosmos["directory"] is None or Path(cosmos["directory"]).name not in DOWNLOAD_NAMES:
-            raise ConfigError(
-                f"galaxies.cosmos.directory: {cosmos['directory']} must end in one of "
-                f"{DOWNLOAD_NAMES} when galaxies.cosmos.download is true (the folders of "
-                "GalSim's 25.2 and 23.5 archives, which rule download_cosmos unpacks)"
-            )
-        return
-    directory = cosmos["directory"]
-    if directory is None:
-        raise ConfigError(
-            "galaxies.cosmos.directory is null, but a galaxy source is 'cosmos': set it "
-            "to a GalSim COSMOS folder (galsim_download_cosmos -s 25.2) or set "
-            "galaxies.cosmos.download: true"
-        )
-    path = Path(directory).expanduser()
-    if not path.is_dir():
-        raise ConfigError(
-            f"galaxies.cosmos.directory: {directory} is not a directory; expected a "
-            "GalSim COSMOS folder (galsim_download_cosmos -s 25.2 -d resources/)"
-        )
-    catalog = path / cosmos["catalogue_file"]
-    if not catalog.is_file():
-        raise ConfigError(
-            f"galaxies.cosmos.catalogue_file: {catalog} does not exist; expected the "
-            "RealGalaxyCatalog FITS file of the COSMOS folder"
-        )
+def cosmos_samples(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The COSMOS sample (``galaxies.cosmos.<product>``) of each product the run prepares
+    from the source 'cosmos'; empty when no galaxy source is 'cosmos'."""
+    if "cosmos" not in galaxy_sources(config):
+        return {}
+    return {product: config["galaxies"]["cosmos"][product]
+            for product in config["galaxies"]["products"]}
 
 
-def cosmos_options(config: dict[str, Any]) -> dict[str, Any]:
-    """Options of the COSMOS reader (the workflow's own keys removed)."""
-    return {k: v for k, v in config["galaxies"]["cosmos"].items()
+def cosmos_download_dirs(config: dict[str, Any]) -> list[str]:
+    """The folders rule ``download_cosmos`` fills: those of the samples with ``download: true``."""
+    return sorted({sample["directory"] for sample in cosmos_samples(config).values()
+                   if sample["download"] and sample["directory"] is not None})
+
+
+def _release(sample: dict[str, Any]) -> str | None:
+    """GalSim's release ('23.5' or '25.2') that a sample's catalogue file names, if any."""
+    for release in ("23.5", "25.2"):
+        if release in sample["catalogue_file"]:
+            return release
+    return None
+
+
+def check_cosmos_download(product: str, sample: dict[str, Any]) -> None:
+    """A sample to download names one of GalSim's archives by its folder, and its catalogue
+    file is the one of that archive."""
+    key = f"galaxies.cosmos.{product}"
+    directory = sample["directory"]
+    if directory is None or Path(directory).name not in DOWNLOAD_NAMES:
+        raise ConfigError(
+            f"{key}.directory: {directory} must end in one of {DOWNLOAD_NAMES} when "
+            f"{key}.download is true (the folders of GalSim's 23.5 and 25.2 archives, which "
+            "rule download_cosmos unpacks)")
+    release = Path(directory).name.split("_")[1]
+    expected = f"real_galaxy_catalog_{release}.fits"
+    if sample["catalogue_file"] != expected:
+        raise ConfigError(
+            f"{key}.catalogue_file: {sample['catalogue_file']} is not in the {release} archive "
+            f"that {key}.directory ({directory}) names; it holds {expected}")
+
+
+def _how_to_get(product: str, release: str | None) -> str:
+    """How a user gets the COSMOS sample of ``product`` (download rule, GalSim's script, URL)."""
+    key = f"galaxies.cosmos.{product}"
+    if release is None:
+        return f"set {key}.directory to the folder that holds it"
+    from galprior.data.download import COSMOS_SAMPLES  # only when something is missing
+
+    folder = f"resources/COSMOS_{release}_training_sample"
+    return (f"get it with {key}.download: true and {key}.directory: {folder} (rule "
+            f"download_cosmos fetches and unpacks it), or run `galsim_download_cosmos -s "
+            f"{release} -d resources/` (or unpack {COSMOS_SAMPLES[release]}) and set "
+            f"{key}.directory: {folder}")
+
+
+def missing_cosmos_inputs(config: dict[str, Any]) -> list[str]:
+    """One message per missing COSMOS input of the products prepared from 'cosmos'.
+
+    For each sample not downloaded by the workflow: its folder, its catalogue, the
+    ``_fits`` catalogue beside it and, for GalSim's exclusion levels 'bad_stamp' and
+    'marginal', the ``_selection`` catalogue; each message says what the input is,
+    the configuration key that points at it and how to get it.
+    """
+    messages = []
+    for product, sample in cosmos_samples(config).items():
+        if sample["download"]:
+            continue  # rule download_cosmos makes the folder (checked by check_cosmos_download)
+        key = f"galaxies.cosmos.{product}"
+        release = _release(sample)
+        what = (f"the COSMOS F814W < {release} training sample" if release
+                else f"the COSMOS sample {sample['catalogue_file']}")
+        what += f" of {PRODUCT_PAPERS[product]} (the {product} product)"
+        how = _how_to_get(product, release)
+        directory = sample["directory"]
+        if directory is None:
+            messages.append(f"{key}.directory is null, but a galaxy source is 'cosmos': it "
+                            f"must point at {what}; {how}")
+            continue
+        path = Path(directory).expanduser()
+        if not path.is_dir():
+            messages.append(f"{key}.directory: {directory} is not a directory; it must hold "
+                            f"{what}; {how}")
+            continue
+        catalogue = sample["catalogue_file"]
+        files = [(catalogue, f"{key}.catalogue_file: {path / catalogue} does not exist; "
+                             f"expected the RealGalaxyCatalog FITS file of {what}")]
+        fits_name = catalogue.replace(".fits", "_fits.fits")
+        files.append((fits_name, f"{path / fits_name} does not exist; expected the "
+                                 f"parametric-fit catalogue of {what}, which is read beside "
+                                 f"{key}.catalogue_file"))
+        if sample["exclusion_level"] in SELECTION_LEVELS:
+            name = catalogue.replace(".fits", "_selection.fits")
+            files.append((name, f"{path / name} does not exist; expected the selection "
+                                f"catalogue of {what}, which {key}.exclusion_level "
+                                f"'{sample['exclusion_level']}' reads (GalSim's cut; 'none' "
+                                "or 'viable_sersic' do without it)"))
+        messages += [f"{message}; {how}" for name, message in files
+                     if not (path / name).is_file()]
+    return messages
+
+
+#: The checks of :func:`missing_inputs`, one per kind of input file (systems add theirs).
+MISSING_INPUT_CHECKS: list[Callable[[dict[str, Any]], list[str]]] = [missing_cosmos_inputs]
+
+
+def missing_inputs(config: dict[str, Any]) -> list[str]:
+    """Every input file the configuration needs that is neither there nor made by the
+    workflow, one message each (what it is, the key that points at it, how to get it)."""
+    return [message for check in MISSING_INPUT_CHECKS for message in check(config)]
+
+
+def cosmos_options(config: dict[str, Any], product: str) -> dict[str, Any]:
+    """Options of the COSMOS reader for ``product`` (the workflow's own keys removed)."""
+    return {k: v for k, v in config["galaxies"]["cosmos"][product].items()
             if k not in ("download", "split_sizes")}
 
 
 def split_sizes(config: dict[str, Any], source: str, product: str) -> dict[str, int | None]:
-    """Split sizes of one source and product (COSMOS may override the common ones)."""
-    override = config["galaxies"]["cosmos"]["split_sizes"] if source == "cosmos" else None
-    return (override or config["galaxies"]["split_sizes"])[product]
+    """Split sizes of one source and product (a COSMOS sample may override the common ones)."""
+    override = config["galaxies"]["cosmos"][product]["split_sizes"] if source == "cosmos" else None
+    return override or config["galaxies"]["split_sizes"][product]
 
 
 def check_config(config: dict[str, Any]) -> None:
-    """Raise :class:`ConfigError` naming the first key whose value cannot work."""
-    if "cosmos" in galaxy_sources(config):
-        check_cosmos(config["galaxies"]["cosmos"])
+    """Raise :class:`ConfigError` naming the first key whose value cannot work, or listing
+    every missing input file (:func:`missing_inputs`) in one message."""
+    for product, sample in cosmos_samples(config).items():
+        if sample["download"]:
+            check_cosmos_download(product, sample)
     chianese = config["chianese"]
     image_size = chianese["vae"]["architecture"]["image_size"]
     output_size = config["galaxies"]["chianese"]["output_size"]
@@ -94,6 +185,10 @@ def check_config(config: dict[str, Any]) -> None:
                 f"chianese.hmc.systems: system {system} does not exist; "
                 f"chianese.mocks.n_systems is {chianese['mocks']['n_systems']}"
             )
+    missing = missing_inputs(config)
+    if missing:
+        raise ConfigError(f"{len(missing)} input(s) of this configuration are missing:\n- "
+                          + "\n- ".join(missing))
 
 
 def check_resources(config: dict[str, Any], rule_names: list[str]) -> None:

@@ -1,4 +1,6 @@
-"""Real COSMOS galaxies (the 100-galaxy example sample) through both products, and errors."""
+"""Real COSMOS galaxies (the 100-galaxy example samples) through both products, the samples'
+cuts (GalSim's exclusion levels, Chianese et al. 2020's fit cut), the parametric twins, and
+errors that say what happened."""
 
 import shutil
 from pathlib import Path
@@ -7,13 +9,14 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from galprior.data.cosmos import fit_quality_mask, iter_cosmos_stamps
+from galprior.data.cosmos import iter_cosmos_stamps, viable_sersic_mask
 from galprior.data.galaxies import prepare_galaxy_splits
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "cosmos_example"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+EXAMPLE = SHARED / "cosmos_example"
 CATALOGUE = "real_galaxy_catalog_26_extension_example.fits"
 OPTIONS = {"catalogue_file": CATALOGUE, "mag_column": "MAG", "redshift_column": "ZPHOT",
-           "hlr_column": None, "fit_quality_cut": False}
+           "hlr_column": None, "exclusion_level": "none"}
 
 needs_example = pytest.mark.shared_data
 
@@ -73,7 +76,7 @@ def test_lanusse_product_of_the_example():
 
 
 def test_missing_directory(tmp_path):
-    with pytest.raises(FileNotFoundError, match="galsim_download_cosmos -s 25.2"):
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist: .*galsim_download_cosmos"):
         next(iter_cosmos_stamps(tmp_path / "nowhere", **OPTIONS))
 
 
@@ -115,18 +118,30 @@ def test_nan_image_names_the_galaxy(tmp_path):
 
 
 @needs_example
-def test_fit_quality_cut_needs_the_fit_columns():
-    with pytest.raises(KeyError, match="fit_quality_cut"):
-        next(iter_cosmos_stamps(EXAMPLE, **{**OPTIONS, "fit_quality_cut": True}))
+def test_viable_sersic_cut_needs_the_fit_columns():
+    with pytest.raises(KeyError, match="real_galaxy_catalog_26_extension_example_fits.fits "
+                                       r"lacks the column\(s\) \['fit_status', 'sersicfit'\]"):
+        next(iter_cosmos_stamps(EXAMPLE, **{**OPTIONS, "exclusion_level": "viable_sersic"}))
 
 
-def test_fit_quality_mask(tmp_path):
-    status = np.array([[1, 0, 0, 0, 1], [1, 0, 0, 0, 5], [0, 0, 0, 0, 2], [2, 0, 0, 0, 3],
-                       [1, 0, 0, 0, 1]])
+@needs_example
+def test_galsim_level_without_its_selection_file_names_it():
+    with pytest.raises(FileNotFoundError,
+                       match="real_galaxy_catalog_26_extension_example_selection.fits"):
+        next(iter_cosmos_stamps(EXAMPLE, **{**OPTIONS, "exclusion_level": "marginal"}))
+
+
+def test_viable_sersic_mask(tmp_path):
+    status = np.array([[1, 0, 0, 0, 1], [1, 0, 0, 0, 5], [0, 0, 0, 0, 0], [0, 0, 0, 0, 4],
+                       [1, 0, 0, 0, 1], [1, 0, 0, 0, 2], [1, 0, 0, 0, 3]])
+    sersic = np.zeros((7, 8))
+    sersic[:, :2] = [[0.1, 10], [0.1, 10], [0.1, 10], [0.1, 10], [0.0, 10], [0.1, -1],
+                     [0.1, np.nan]]
     table = fits.BinTableHDU.from_columns([
         fits.Column("fit_status", "5J", array=status),
-        fits.Column("viable_sersic", "J", array=np.array([1, 1, 1, 0, 1])),
-        fits.Column("hlr", "3D", array=np.array([[0.3, 0, 0]] * 4 + [[np.nan, 0, 0]])),
+        fits.Column("sersicfit", "8D", array=sersic),
     ]).data
-    np.testing.assert_array_equal(fit_quality_mask(table, tmp_path / "x.fits"),
-                                  [True, False, False, False, False])
+    # failed Sersic fits (status 5, 0) and non-positive or NaN intensity or radius go;
+    # a failed bulge+disk fit (row 3) alone does not
+    np.testing.assert_array_equal(viable_sersic_mask(table, tmp_path / "x.fits"),
+                                  [True, False, False, True, False, False, False])

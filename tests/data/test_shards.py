@@ -10,7 +10,8 @@ from galprior.data.galaxies import prepare_galaxy_shard, split_galaxy_shards
 EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "cosmos_example"
 COSMOS = {"directory": str(EXAMPLE),
           "catalogue_file": "real_galaxy_catalog_26_extension_example.fits",
-          "redshift_column": "ZPHOT", "hlr_column": None, "fit_quality_cut": False}
+          "mag_column": "MAG", "redshift_column": "ZPHOT", "hlr_column": None,
+          "exclusion_level": "none"}
 
 
 @pytest.mark.shared_data

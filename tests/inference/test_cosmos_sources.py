@@ -17,7 +17,8 @@ from galprior.models.vae.source_model import load_source_model
 EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "cosmos_example"
 COSMOS = {"directory": str(EXAMPLE),
           "catalogue_file": "real_galaxy_catalog_26_extension_example.fits",
-          "redshift_column": "ZPHOT", "hlr_column": None, "fit_quality_cut": False}
+          "mag_column": "MAG", "redshift_column": "ZPHOT", "hlr_column": None,
+          "exclusion_level": "none"}
 
 
 @pytest.mark.shared_data

@@ -37,8 +37,8 @@ def test_cosmos_lanusse_product_has_correlated_noise_power():
     splits = prepare_galaxy_splits(
         "cosmos", "lanusse", {"train": 2, "val": 1, "test": 1}, seed=0,
         cosmos_options={"directory": str(SHARED), "catalogue_file": EXAMPLE,
-                        "redshift_column": "ZPHOT", "hlr_column": None,
-                        "fit_quality_cut": False, "max_galaxies": 4},
+                        "mag_column": "MAG", "redshift_column": "ZPHOT", "hlr_column": None,
+                        "exclusion_level": "none", "max_galaxies": 4},
         product_options={"stamp_size": 48, "psf_size": 24})
     galaxies = splits["train"]
     power = galaxies.noise_power.astype(np.float64)

@@ -38,7 +38,7 @@ SHARED = REPO.parent / "shared" / "data"
 COSMOS_EXAMPLE = SHARED / "cosmos_example"
 CATALOGUE = "real_galaxy_catalog_26_extension_example.fits"
 COSMOS_OPTIONS = {"catalogue_file": CATALOGUE, "mag_column": "MAG", "redshift_column": "ZPHOT",
-                  "hlr_column": None, "fit_quality_cut": False}
+                  "hlr_column": None, "exclusion_level": "none"}
 needs_cosmos = pytest.mark.shared_data
 
 
@@ -193,29 +193,77 @@ def test_resources_for_a_rule_that_does_not_exist(earlier):
 
 
 def test_cosmos_source_without_a_folder(earlier):
-    refused(with_value("galaxies.extra_sources", ["cosmos"]), "galaxies.cosmos.directory is null")
+    """One error listing each product's missing sample: what it is, its key, how to get it."""
+    message = refused(with_value("galaxies.extra_sources", ["cosmos"]),
+                      "2 input(s) of this configuration are missing",
+                      "galaxies.cosmos.chianese.directory is null",
+                      "the COSMOS F814W < 23.5 training sample of Chianese et al. 2020",
+                      "galaxies.cosmos.chianese.download: true",
+                      "galsim_download_cosmos -s 23.5 -d resources/",
+                      "https://zenodo.org/records/3242143/files/COSMOS_23.5_training_sample.tar.gz",
+                      "galaxies.cosmos.lanusse.directory is null",
+                      "the COSMOS F814W < 25.2 training sample of Lanusse et al. 2021",
+                      "galsim_download_cosmos -s 25.2 -d resources/")
+    assert message.count("\n- ") == 2, message
     earlier()
 
 
 def test_missing_cosmos_folder(earlier, tmp_path):
     config = with_value("galaxies.extra_sources", ["cosmos"])
-    config["galaxies"]["cosmos"]["directory"] = str(tmp_path / "nowhere")
-    refused(config, "galaxies.cosmos.directory", str(tmp_path / "nowhere"), "is not a directory")
+    config["galaxies"]["products"] = ["lanusse"]
+    config["galaxies"]["cosmos"]["lanusse"]["directory"] = str(tmp_path / "nowhere")
+    refused(config, "galaxies.cosmos.lanusse.directory", str(tmp_path / "nowhere"),
+            "is not a directory", "F814W < 25.2")
     earlier()
 
 
-def test_cosmos_folder_without_its_catalogue(earlier, tmp_path):
+def test_cosmos_folder_without_its_catalogue_files(earlier, tmp_path):
+    """The catalogue, its _fits file and (for GalSim's 'marginal') its _selection file: one
+    message each."""
     (tmp_path / "cosmos").mkdir()
     config = with_value("galaxies.extra_sources", ["cosmos"])
-    config["galaxies"]["cosmos"]["directory"] = str(tmp_path / "cosmos")
-    refused(config, "galaxies.cosmos.catalogue_file", "real_galaxy_catalog_25.2.fits", "does not exist")
+    config["galaxies"]["products"] = ["lanusse"]
+    config["galaxies"]["cosmos"]["lanusse"]["directory"] = str(tmp_path / "cosmos")
+    message = refused(config, "3 input(s)", "galaxies.cosmos.lanusse.catalogue_file",
+                      "real_galaxy_catalog_25.2.fits does not exist",
+                      "real_galaxy_catalog_25.2_fits.fits does not exist",
+                      "real_galaxy_catalog_25.2_selection.fits does not exist",
+                      "galaxies.cosmos.lanusse.exclusion_level 'marginal' reads")
+    assert message.count("\n- ") == 3, message
+    earlier()
+
+
+@needs_cosmos
+def test_cosmos_folder_without_the_selection_file_its_cut_reads(earlier, tmp_path):
+    directory = cosmos_copy(tmp_path)
+    (directory / "real_galaxy_catalog_25.2_format_selection.fits").unlink()
+    config = with_value("galaxies.extra_sources", ["cosmos"])
+    for product, level in (("chianese", "viable_sersic"), ("lanusse", "marginal")):
+        config["galaxies"]["cosmos"][product].update(
+            directory=str(directory), catalogue_file="real_galaxy_catalog_25.2_format.fits",
+            exclusion_level=level)
+    message = refused(config, "1 input(s)", "real_galaxy_catalog_25.2_format_selection.fits",
+                      "galaxies.cosmos.lanusse.exclusion_level 'marginal'")
+    assert "chianese" not in message  # its cut reads no _selection file
     earlier()
 
 
 def test_download_into_a_folder_not_named_after_a_sample(earlier, tmp_path):
     config = with_value("galaxies.extra_sources", ["cosmos"])
-    config["galaxies"]["cosmos"].update(download=True, directory=str(tmp_path / "COSMOS_24_sample"))
-    refused(config, "COSMOS_24_sample", "COSMOS_25.2_training_sample", "COSMOS_23.5_training_sample")
+    config["galaxies"]["cosmos"]["lanusse"].update(download=True,
+                                                   directory=str(tmp_path / "COSMOS_24_sample"))
+    refused(config, "galaxies.cosmos.lanusse.directory", "COSMOS_24_sample",
+            "COSMOS_25.2_training_sample", "COSMOS_23.5_training_sample")
+    earlier()
+
+
+def test_download_of_one_release_with_the_other_releases_catalogue(earlier, tmp_path):
+    config = with_value("galaxies.extra_sources", ["cosmos"])
+    config["galaxies"]["cosmos"]["chianese"].update(
+        download=True, directory=str(tmp_path / "COSMOS_25.2_training_sample"))
+    refused(config, "galaxies.cosmos.chianese.catalogue_file",
+            "real_galaxy_catalog_23.5.fits is not in the 25.2 archive",
+            "real_galaxy_catalog_25.2.fits")
     earlier()
 
 

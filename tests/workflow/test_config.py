@@ -55,11 +55,43 @@ def test_misspelt_key_or_wrong_type_stops_the_run_naming_it(tmp_path, config, na
 
 def test_missing_cosmos_directory_stops_the_run_naming_it(tmp_path):
     missing = tmp_path / "no-such-cosmos"
-    result = dry_run(tmp_path, config={"galaxies": {"source": "cosmos",
-                                                    "cosmos": {"directory": str(missing)}}})
+    result = dry_run(tmp_path, config={"galaxies": {"source": "cosmos", "products": ["lanusse"],
+                                                    "cosmos": {"lanusse": {"directory": str(missing)}}}})
     assert result.returncode != 0
-    assert "galaxies.cosmos.directory" in result.stdout
+    assert "galaxies.cosmos.lanusse.directory" in result.stdout
     assert str(missing) in result.stdout
+
+
+def test_paper_preset_without_the_cosmos_files_lists_each_missing_input(tmp_path):
+    """The paper preset with its downloads off and no COSMOS folders: one message per
+    sample (what it is, the key that points at it, how to get it) at start-up."""
+    catalogue = tmp_path / "resources" / "OneDegSq.fits"  # the CatSim file, not read by -n
+    catalogue.parent.mkdir()
+    catalogue.touch()
+    result = dry_run(tmp_path, ROOT / "config/presets/paper.yaml",
+                     config={"galaxies": {"cosmos": {"chianese": {"download": False},
+                                                     "lanusse": {"download": False}}}})
+    assert result.returncode != 0
+    out = result.stdout
+    assert "2 input(s) of this configuration are missing" in out, out[-3000:]
+    for product, release, paper in (("chianese", "23.5", "Chianese et al. 2020"),
+                                    ("lanusse", "25.2", "Lanusse et al. 2021")):
+        assert (f"galaxies.cosmos.{product}.directory: resources/COSMOS_{release}_training_sample "
+                "is not a directory") in out
+        assert f"the COSMOS F814W < {release} training sample of {paper}" in out
+        assert f"galaxies.cosmos.{product}.download: true" in out
+        assert f"galsim_download_cosmos -s {release} -d resources/" in out
+
+
+def test_paper_preset_downloads_each_cosmos_sample(tmp_path):
+    """With downloads on (the preset), rule download_cosmos makes both releases' folders."""
+    catalogue = tmp_path / "resources" / "OneDegSq.fits"
+    catalogue.parent.mkdir()
+    catalogue.touch()
+    result = dry_run(tmp_path, ROOT / "config/presets/paper.yaml")
+    assert result.returncode == 0, result.stdout[-3000:]
+    for release in ("23.5", "25.2"):
+        assert f"resources/COSMOS_{release}_training_sample" in result.stdout
 
 
 def test_lint_reports_nothing(tmp_path):

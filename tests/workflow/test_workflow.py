@@ -73,7 +73,8 @@ def _overlay(tmp_path: Path, config: dict) -> Path:
 
 def _cosmos_config(directory: Path) -> dict:
     """The cosmos_example preset, pointed at ``directory`` by an absolute path."""
-    return {"galaxies": {"cosmos": {"directory": str(directory)}}}
+    return {"galaxies": {"cosmos": {product: {"directory": str(directory)}
+                                    for product in ("chianese", "lanusse")}}}
 
 
 def _run(snakemake_command, workdir: Path, overlay: Path, *targets: str,

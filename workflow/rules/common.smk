@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from galprior.config import config_hash
-from galprior.config import cosmos_options, galaxy_sources, split_sizes
+from galprior.config import cosmos_download_dirs, cosmos_options, galaxy_sources, split_sizes
 
 # Jobs import the package from this checkout (src/), so a conda environment from
 # envs/ needs only the third-party dependencies and always runs this version.
@@ -61,9 +61,19 @@ def galaxy_figure(product, source):
 
 
 def cosmos_input(wildcards):
-    """The COSMOS folder as a rule input when the workflow downloads it."""
-    cosmos = config["galaxies"]["cosmos"]
-    return [cosmos["directory"]] if wildcards.source == "cosmos" and cosmos["download"] else []
+    """The product's COSMOS folder as a rule input when the workflow downloads it."""
+    if wildcards.source != "cosmos":
+        return []
+    sample = config["galaxies"]["cosmos"][wildcards.product]
+    return [sample["directory"]] if sample["download"] else []
+
+
+def cosmos_download_pattern():
+    """Regex of the folders that download_cosmos may make, exactly the configured downloads
+    (a pattern that matches nothing when there are none)."""
+    import re
+
+    return "|".join(re.escape(folder) for folder in cosmos_download_dirs(config)) or "(?!)"
 
 
 def rule_resources(rule_name):

@@ -11,7 +11,7 @@ rule prepare_galaxies:
     params:
         split_sizes=lambda wildcards: split_sizes(config, wildcards.source, wildcards.product),
         n_shards=config["galaxies"]["n_shards"],
-        cosmos=cosmos_options(config),
+        cosmos=lambda wildcards: cosmos_options(config, wildcards.product),
         simulated=config["galaxies"]["simulated"],
         product=lambda wildcards: config["galaxies"][wildcards.product],
         seed=config["seed"],
@@ -60,12 +60,15 @@ rule split_galaxies:
 
 
 rule download_cosmos:
-    # Opt-in (galaxies.cosmos.download: true): GalSim's COSMOS 23.5 or 25.2 training sample
-    # (named by the folder), fetched with resumed range requests, verified, unpacked atomically.
+    # Opt-in (galaxies.cosmos.<product>.download: true): GalSim's COSMOS 23.5 or 25.2 training
+    # sample (named by the folder), fetched with resumed range requests, verified, unpacked
+    # atomically; one job per configured download folder.
     output:
-        directory(config["galaxies"]["cosmos"]["directory"] or "resources/cosmos-unset"),
+        directory("{cosmos_folder}"),
     log:
-        log_path("download_cosmos"),
+        log_path("download_cosmos", "{cosmos_folder}"),
+    wildcard_constraints:
+        cosmos_folder=cosmos_download_pattern(),
     resources:
         **rule_resources("download_cosmos"),
     conda:

@@ -78,7 +78,7 @@ def cosmos_sample_name(directory: str | os.PathLike) -> str:
     """The sample ('23.5' or '25.2') of a folder named ``COSMOS_<sample>_training_sample``."""
     match = re.fullmatch(r"COSMOS_(23\.5|25\.2)_training_sample", Path(directory).name)
     if match is None:
-        raise DownloadError(f"galaxies.cosmos.directory: {directory} must end in "
+        raise DownloadError(f"galaxies.cosmos.<product>.directory: {directory} must end in "
                             "COSMOS_23.5_training_sample or COSMOS_25.2_training_sample "
                             "(the folders of GalSim's archives) to be downloaded")
     return match.group(1)

@@ -13,12 +13,12 @@ Options (keys of the dictionaries; the config schema mirrors them)
 ``split_sizes``: ``{"train": int | None, "val": int, "test": int}``; ``train: None``
 takes every galaxy left (COSMOS only; a simulated source needs a number).
 
-``cosmos_options`` (source ``cosmos``), see :func:`galprior.data.cosmos.iter_cosmos_stamps`:
-``directory`` (required), ``catalogue_file`` ("real_galaxy_catalog_25.2.fits"),
-``mag_column`` ("MAG"), ``flux_radius_column`` ("flux_radius"), ``redshift_column``
-("zphot"), ``hlr_column`` ("hlr"; null = use the flux radius),
-``flux_radius_in_pixels`` (true), ``fit_quality_cut`` (true), ``max_galaxies`` (null),
-``batch_size`` (500).
+``cosmos_options`` (source ``cosmos``; one COSMOS sample per product, the config's
+``galaxies.cosmos.<product>``), see :func:`galprior.data.cosmos.iter_cosmos_stamps`:
+required ``directory``, ``catalogue_file``, ``exclusion_level`` and ``mag_column`` (they
+differ between the two papers' samples); ``flux_radius_column`` ("flux_radius"),
+``redshift_column`` ("zphot"), ``hlr_column`` ("hlr"; null = use the flux radius),
+``flux_radius_in_pixels`` (true), ``max_galaxies`` (null), ``batch_size`` (500).
 
 ``simulated_options`` (source ``simulated``), see :mod:`galprior.data.simulated`:
 ``batch_size`` (100), ``max_galaxies`` (200000: the safety limit on galaxies drawn),
@@ -135,11 +135,11 @@ SIMULATED_DEFAULTS = {"batch_size": 100, "max_galaxies": 200_000, "workers": 1,
                       "noise_variance": simulated.NOISE_VARIANCE, "mag_min": 20.0,
                       "mag_max": 25.2, "knot_fraction": 0.2, "n_knots": 50,
                       "jitter_sigma": 0.025}
-COSMOS_DEFAULTS = {"directory": None, "catalogue_file": "real_galaxy_catalog_25.2.fits",
-                   "mag_column": "MAG", "flux_radius_column": "flux_radius",
+#: The options every COSMOS sample must name (no default: the two papers' samples differ).
+COSMOS_REQUIRED = ("directory", "catalogue_file", "exclusion_level", "mag_column")
+COSMOS_DEFAULTS = {**dict.fromkeys(COSMOS_REQUIRED), "flux_radius_column": "flux_radius",
                    "redshift_column": "zphot", "hlr_column": "hlr",
-                   "flux_radius_in_pixels": True, "fit_quality_cut": True,
-                   "max_galaxies": None, "batch_size": 500}
+                   "flux_radius_in_pixels": True, "max_galaxies": None, "batch_size": 500}
 
 
 def _die_with_parent() -> None:
@@ -189,8 +189,10 @@ def simulated_batches(options: dict[str, Any], *, stamp_size: int | None, psf_si
 def cosmos_batches(options: dict[str, Any], *, stamp_size: int | None, psf_size: int,
                    seed: int, shard: int = 0, n_shards: int = 1) -> Iterator[list[RawStamp]]:
     """Batches of COSMOS stamps in a seeded random order (shard k of n: every n-th)."""
-    if options.get("directory") is None:
-        raise ValueError("source 'cosmos' needs cosmos_options['directory']: "
+    missing = [key for key in COSMOS_REQUIRED if options.get(key) is None]
+    if missing:
+        raise ValueError(f"source 'cosmos' needs the option(s) {missing} (the config's "
+                         f"galaxies.cosmos.<product> block), got {options}; "
                          + cosmos.DOWNLOAD_HINT)
     return cosmos.iter_cosmos_stamps(stamp_size=stamp_size, psf_size=psf_size, seed=seed,
                                      shard=shard, n_shards=n_shards, **options)
