@@ -35,8 +35,10 @@ def dry_run(shards: int | None, systems: int | None) -> tuple[float, float, int]
         if systems:
             scale.update(chianese={"mocks": {"n_systems": systems}}, adam={"mocks": {"n_systems": systems}})
         overlay.write_text(yaml.safe_dump(scale))
-        (workdir / "resources").mkdir()
-        (workdir / "resources" / "OneDegSq.fits").touch()  # the paper's CatSim file, not read by -n
+        # empty stand-ins for the user's own inputs of the paper preset (not read by -n)
+        (workdir / "resources" / "des" / "cutouts").mkdir(parents=True)
+        for name in ("OneDegSq.fits", "des/im3shape_sva1.fits"):
+            (workdir / "resources" / name).touch()
         command = [str(SNAKEMAKE), "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
                    "--configfile", str(REPO / "config" / "presets" / "paper.yaml"), str(overlay)]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -86,3 +86,21 @@ def ci_run(tmp_path_factory, snakemake_command) -> Path:
         pytest.fail(f"the CI preset failed locally (exit {result.returncode}):\n"
                     f"{result.stdout[-6000:]}", pytrace=False)
     return workdir
+
+
+def _paper_nguyen_inputs(workdir: Path) -> None:
+    import yaml
+
+    nguyen = yaml.safe_load((REPO / "config" / "presets" / "paper.yaml").read_text())["nguyen"]
+    for name in (nguyen["catalogue"]["file"], nguyen["des"]["real"]["catalogue"]):
+        (workdir / name).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / name).touch()
+    (workdir / nguyen["des"]["real"]["cutouts"]).mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def paper_nguyen_inputs():
+    """``paper_nguyen_inputs(workdir)``: empty stand-ins, under ``workdir``, for the user's own
+    Nguyen inputs the paper preset names (CatSim catalogue, real DES catalogue and cutouts);
+    a dry run (``snakemake -n``) only needs them to exist."""
+    return _paper_nguyen_inputs

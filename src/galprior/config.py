@@ -143,8 +143,50 @@ def missing_cosmos_inputs(config: dict[str, Any]) -> list[str]:
     return messages
 
 
+CATSIM_URL = "https://stanford.box.com/s/s1nzjlinejpqandudjyykjejyxtgylbk"
+DES_SVA1_URL = "https://des.ncsa.illinois.edu/releases/sva1"
+DES_CUTOUT_URL = "https://datalab.noirlab.edu/"
+
+
+def missing_nguyen_inputs(config: dict[str, Any]) -> list[str]:
+    """One message per missing input of the Nguyen 2025 deblender: the CatSim catalogue
+    (``nguyen.catalogue.file``) and the real DES im3shape catalogue and cutouts
+    (``nguyen.des.real``)."""
+    if "nguyen" not in config["systems"]:
+        return []
+    nguyen, messages = config["nguyen"], []
+    catalogue = nguyen["catalogue"]
+    if catalogue["source"] == "file":
+        what = ("the CatSim galaxy catalogue BlendingToolKit draws the blends from (Nguyen 2025 "
+                "sec. 3.1.2; the full one is BTK's OneDegSq.fits, about 130 MB)")
+        how = (f"download it from the BlendingToolKit catalogue page ({CATSIM_URL}) and put it "
+               "there, or point nguyen.catalogue.file at a local copy, or set "
+               "nguyen.catalogue.source: embedded (simulated CatSim-like galaxies, no download)")
+        if not catalogue["file"]:
+            messages.append(f"nguyen.catalogue.file is empty, but nguyen.catalogue.source is "
+                            f"'file': it must name {what}; {how}")
+        elif not Path(catalogue["file"]).expanduser().is_file():
+            messages.append(f"nguyen.catalogue.file: {catalogue['file']} does not exist; "
+                            f"expected {what}; {how}")
+    real = nguyen["des"]["real"]
+    inputs = {"catalogue": ("the DES SV im3shape shape catalogue (Jarvis et al. 2016) with the "
+                            f"columns of nguyen.des.real.columns; get it from {DES_SVA1_URL}",
+                            Path.is_file),
+              "cutouts": ("the folder of per-band DES DR1 cutouts named by "
+                          "nguyen.des.real.cutout_pattern; request them from the NOIRLab Astro "
+                          f"Data Lab cutout service ({DES_CUTOUT_URL})", Path.is_dir)}
+    for key, (what, exists) in inputs.items():
+        value = real[key]
+        if value and not exists(Path(value).expanduser()):
+            messages.append(f"nguyen.des.real.{key}: {value} does not exist; expected {what} "
+                            "(or set nguyen.des.real.catalogue and .cutouts to null to skip "
+                            "the real-DES evaluation)")
+    return messages
+
+
 #: The checks of :func:`missing_inputs`, one per kind of input file (systems add theirs).
-MISSING_INPUT_CHECKS: list[Callable[[dict[str, Any]], list[str]]] = [missing_cosmos_inputs]
+MISSING_INPUT_CHECKS: list[Callable[[dict[str, Any]], list[str]]] = [missing_cosmos_inputs,
+                                                                     missing_nguyen_inputs]
 
 
 def missing_inputs(config: dict[str, Any]) -> list[str]:

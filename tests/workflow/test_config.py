@@ -25,13 +25,9 @@ def dry_run(tmp_path: Path, *configfiles: Path, config: dict | None = None):
 
 @pytest.mark.parametrize("preset", ["config/config.yaml", "config/presets/ci.yaml",
                                     "config/presets/paper.yaml"])
-def test_every_preset_lists_its_dag(tmp_path, preset):
+def test_every_preset_lists_its_dag(tmp_path, preset, paper_nguyen_inputs):
     if preset.endswith("paper.yaml"):
-        # the paper preset reads the user's own CatSim catalogue (it cannot be fetched here);
-        # a dry run only needs the file to exist
-        catalogue = tmp_path / yaml.safe_load((ROOT / preset).read_text())["nguyen"]["catalogue"]["file"]
-        catalogue.parent.mkdir(parents=True, exist_ok=True)
-        catalogue.touch()
+        paper_nguyen_inputs(tmp_path)
     result = dry_run(tmp_path, ROOT / preset)
     assert result.returncode == 0, result.stdout
     assert "prepare_galaxies" in result.stdout
@@ -62,12 +58,10 @@ def test_missing_cosmos_directory_stops_the_run_naming_it(tmp_path):
     assert str(missing) in result.stdout
 
 
-def test_paper_preset_without_the_cosmos_files_lists_each_missing_input(tmp_path):
+def test_paper_preset_without_the_cosmos_files_lists_each_missing_input(tmp_path, paper_nguyen_inputs):
     """The paper preset with its downloads off and no COSMOS folders: one message per
     sample (what it is, the key that points at it, how to get it) at start-up."""
-    catalogue = tmp_path / "resources" / "OneDegSq.fits"  # the CatSim file, not read by -n
-    catalogue.parent.mkdir()
-    catalogue.touch()
+    paper_nguyen_inputs(tmp_path)
     result = dry_run(tmp_path, ROOT / "config/presets/paper.yaml",
                      config={"galaxies": {"cosmos": {"chianese": {"download": False},
                                                      "lanusse": {"download": False}}}})
@@ -83,11 +77,9 @@ def test_paper_preset_without_the_cosmos_files_lists_each_missing_input(tmp_path
         assert f"galsim_download_cosmos -s {release} -d resources/" in out
 
 
-def test_paper_preset_downloads_each_cosmos_sample(tmp_path):
+def test_paper_preset_downloads_each_cosmos_sample(tmp_path, paper_nguyen_inputs):
     """With downloads on (the preset), rule download_cosmos makes both releases' folders."""
-    catalogue = tmp_path / "resources" / "OneDegSq.fits"
-    catalogue.parent.mkdir()
-    catalogue.touch()
+    paper_nguyen_inputs(tmp_path)
     result = dry_run(tmp_path, ROOT / "config/presets/paper.yaml")
     assert result.returncode == 0, result.stdout[-3000:]
     for release in ("23.5", "25.2"):
@@ -143,3 +135,29 @@ def test_the_configuration_reference_is_generated_from_the_schema_and_current():
             yield prefix[:-1]
     missing = [key for key in leaves(schema_defaults()) if f"`{key}`" not in text]
     assert not missing, f"keys with a default but no row: {missing}"
+
+
+def test_the_paper_preset_names_every_missing_nguyen_input(tmp_path):
+    """Without the CatSim catalogue and the real DES files, the paper preset lists each of them
+    with its key and where to get it; with them present, nothing is missing."""
+    from galprior.config import CATSIM_URL, load_config, missing_nguyen_inputs
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "config" / "config.yaml", root / "config" / "presets" / "paper.yaml",
+                         check=False)
+    messages = missing_nguyen_inputs(config)
+    assert len(messages) == 3, messages
+    catsim, catalogue, cutouts = messages
+    assert "nguyen.catalogue.file: resources/OneDegSq.fits does not exist" in catsim and CATSIM_URL in catsim
+    assert "nguyen.des.real.catalogue: resources/des/im3shape_sva1.fits" in catalogue and "im3shape" in catalogue
+    assert "nguyen.des.real.cutouts: resources/des/cutouts" in cutouts and "datalab.noirlab.edu" in cutouts
+    (tmp_path / "OneDegSq.fits").write_bytes(b"")
+    (tmp_path / "im3shape.fits").write_bytes(b"")
+    (tmp_path / "cutouts").mkdir()
+    config["nguyen"]["catalogue"]["file"] = str(tmp_path / "OneDegSq.fits")
+    config["nguyen"]["des"]["real"].update(catalogue=str(tmp_path / "im3shape.fits"),
+                                           cutouts=str(tmp_path / "cutouts"))
+    assert missing_nguyen_inputs(config) == []
+    config["systems"] = ["chianese"]
+    config["nguyen"]["catalogue"]["file"] = str(tmp_path / "absent.fits")
+    assert missing_nguyen_inputs(config) == []  # a system that does not run needs nothing
