@@ -67,4 +67,5 @@ SETTINGS: tuple[PaperSetting, ...] = (
     PaperSetting("chianese.paper_inference.adam_steps", 10000, "sec. 5.2 ('converge after ~10^4 iterations')"),
     PaperSetting("chianese.paper_inference.num_warmup", 50, "sec. 5.3"),
     PaperSetting("chianese.paper_inference.num_samples", 500, "sec. 5.3"),
+    PaperSetting("chianese.hmc.systems", [0, 1], "sec. 5.3 (Figs. 8-9: systems 1 and 2)"),
 )
