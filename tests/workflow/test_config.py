@@ -32,6 +32,10 @@ def test_every_preset_lists_its_dag(tmp_path, preset):
         catalogue = tmp_path / yaml.safe_load((ROOT / preset).read_text())["nguyen"]["catalogue"]["file"]
         catalogue.parent.mkdir(parents=True, exist_ok=True)
         catalogue.touch()
+        # and the user's PROBES cut-outs (galprior.config.missing_inputs: a FITS file of the band)
+        probes = tmp_path / yaml.safe_load((ROOT / preset).read_text())["adam"]["probes"]["directory"]
+        probes.mkdir(parents=True, exist_ok=True)
+        (probes / "PROBES_0000_g.fits").touch()
     result = dry_run(tmp_path, ROOT / preset)
     assert result.returncode == 0, result.stdout
     assert "prepare_galaxies" in result.stdout
