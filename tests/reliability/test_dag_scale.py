@@ -31,6 +31,8 @@ def dry_run(workdir: Path, *targets: str) -> tuple[str, float, float]:
     overlay.write_text(yaml.safe_dump(SCALE))
     (workdir / "resources").mkdir(exist_ok=True)
     (workdir / "resources" / "OneDegSq.fits").touch()  # the paper's CatSim file (not read by -n)
+    (workdir / "resources" / "PROBES").mkdir(exist_ok=True)   # the user's PROBES cut-outs (checked at start-up)
+    (workdir / "resources" / "PROBES" / "PROBES_0000_g.fits").touch()
     command = [str(SNAKEMAKE), *targets, "-n", "--snakefile", str(REPO / "Snakefile"),
                "--directory", str(workdir),
                "--configfile", str(REPO / "config" / "presets" / "paper.yaml"), str(overlay)]

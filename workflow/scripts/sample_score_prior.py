@@ -15,6 +15,7 @@ from galprior.inference.sde.posterior import SdeSettings  # noqa: E402
 from galprior.inference.sde.prior import sample_prior  # noqa: E402
 from galprior.metrics.sde import moment_comparison  # noqa: E402
 from galprior.models.registry import load_model  # noqa: E402
+from galprior.models.score.normalisation import get_normalisation  # noqa: E402
 from galprior.store import ScoreGalaxySet, ScorePriorSampleSet  # noqa: E402
 
 options, settings = snakemake.params.options, SdeSettings(**snakemake.params.sde)
@@ -24,7 +25,8 @@ samples = sample_prior(model, options["n_samples"], options["solver"], n_steps, 
                        settings.max_batch, resolve_device(snakemake.params.device),
                        **settings.options(options["solver"]))
 training = ScoreGalaxySet.load(snakemake.input.train).images[:options["n_samples"]]
-moment_comparison(samples, training).to_csv(snakemake.output.moments, index=False)
+brightness = get_normalisation(model.normalisation).to_brightness   # moments of the surface brightness
+moment_comparison(brightness(samples), brightness(training)).to_csv(snakemake.output.moments, index=False)
 ScorePriorSampleSet(samples=samples, training=training,
                     attrs={"solver": options["solver"], "n_steps": n_steps,
                            "normalisation": model.normalisation}).save(
