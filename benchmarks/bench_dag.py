@@ -37,7 +37,8 @@ def dry_run(shards: int | None, systems: int | None) -> tuple[float, float, int]
         overlay.write_text(yaml.safe_dump(scale))
         # empty stand-ins for the user's own inputs of the paper preset (not read by -n)
         (workdir / "resources" / "des" / "cutouts").mkdir(parents=True)
-        for name in ("OneDegSq.fits", "des/im3shape_sva1.fits"):
+        (workdir / "resources" / "PROBES").mkdir()
+        for name in ("OneDegSq.fits", "des/im3shape_sva1.fits", "PROBES/PROBES_0000_g.fits"):
             (workdir / "resources" / name).touch()
         command = [str(SNAKEMAKE), "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
                    "--configfile", str(REPO / "config" / "presets" / "paper.yaml"), str(overlay)]

@@ -88,19 +88,22 @@ def ci_run(tmp_path_factory, snakemake_command) -> Path:
     return workdir
 
 
-def _paper_nguyen_inputs(workdir: Path) -> None:
+def _paper_inputs(workdir: Path) -> None:
     import yaml
 
-    nguyen = yaml.safe_load((REPO / "config" / "presets" / "paper.yaml").read_text())["nguyen"]
-    for name in (nguyen["catalogue"]["file"], nguyen["des"]["real"]["catalogue"]):
+    preset = yaml.safe_load((REPO / "config" / "presets" / "paper.yaml").read_text())
+    nguyen, probes = preset["nguyen"], preset["adam"]["probes"]
+    for name in (nguyen["catalogue"]["file"], nguyen["des"]["real"]["catalogue"],
+                 f"{probes['directory']}/PROBES_0000_{probes.get('band', 'g')}.fits"):
         (workdir / name).parent.mkdir(parents=True, exist_ok=True)
         (workdir / name).touch()
     (workdir / nguyen["des"]["real"]["cutouts"]).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(scope="session")
-def paper_nguyen_inputs():
-    """``paper_nguyen_inputs(workdir)``: empty stand-ins, under ``workdir``, for the user's own
-    Nguyen inputs the paper preset names (CatSim catalogue, real DES catalogue and cutouts);
-    a dry run (``snakemake -n``) only needs them to exist."""
-    return _paper_nguyen_inputs
+def paper_inputs():
+    """``paper_inputs(workdir)``: empty stand-ins, under ``workdir``, for the user's own inputs
+    that the paper preset names and the workflow cannot download (CatSim catalogue, real DES
+    catalogue and cutouts, a PROBES file); a dry run (``snakemake -n``) only needs them to
+    exist. (The COSMOS samples are downloaded by the workflow.)"""
+    return _paper_inputs

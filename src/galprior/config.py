@@ -184,9 +184,47 @@ def missing_nguyen_inputs(config: dict[str, Any]) -> list[str]:
     return messages
 
 
+#: Where the PROBES images come from, for the message of a missing folder.
+PROBES_SOURCE = (
+    "PROBES (Stone, Courteau & Arora 2021, ApJ 912, 41; the 2,059 galaxies Adam et al. 2022 train on) "
+    "is not downloaded by this workflow: fetch the galaxies' DESI Legacy Surveys cut-outs, one FITS file "
+    "per galaxy and band named <galaxy>_<band>.fits (512 x 512 pixels of 0.262\", layer ls-dr9, from "
+    "https://www.legacysurvey.org/viewer/fits-cutout), e.g. with data/probes/get_probes.sh of "
+    "https://github.com/Smith42/astroddpm (Smith et al. 2022), into that folder"
+)
+
+
+def _has_probes_files(directory: Path, band: str) -> bool:
+    from galprior.data.probes import find_probes_files  # astropy only when the folder exists
+
+    try:
+        find_probes_files(directory, band)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
+def missing_probes_inputs(config: dict[str, Any]) -> list[str]:
+    """The PROBES folder of Adam et al. 2022 when the score prior learns from it: one message
+    saying what it is, the key that points at it and how to get it."""
+    messages = []
+    adam = config["adam"]
+    if "adam" in config["systems"] and adam["training_product"] == "probes":
+        directory, band = adam["probes"]["directory"], adam["probes"]["band"]
+        if directory is None:
+            messages.append(f"adam.probes.directory is null, but adam.training_product is probes: set it to "
+                            f"a folder of PROBES cut-outs. {PROBES_SOURCE}.")
+        elif not _has_probes_files(Path(directory).expanduser(), band):
+            what = "is not a folder" if not Path(directory).expanduser().is_dir() else \
+                f"holds no FITS file of band {band!r}"
+            messages.append(f"adam.probes.directory: {directory} {what}, but adam.training_product is "
+                            f"probes. {PROBES_SOURCE}.")
+    return messages
+
+
 #: The checks of :func:`missing_inputs`, one per kind of input file (systems add theirs).
-MISSING_INPUT_CHECKS: list[Callable[[dict[str, Any]], list[str]]] = [missing_cosmos_inputs,
-                                                                     missing_nguyen_inputs]
+MISSING_INPUT_CHECKS: list[Callable[[dict[str, Any]], list[str]]] = [
+    missing_cosmos_inputs, missing_nguyen_inputs, missing_probes_inputs]
 
 
 def missing_inputs(config: dict[str, Any]) -> list[str]:
@@ -207,12 +245,23 @@ def split_sizes(config: dict[str, Any], source: str, product: str) -> dict[str, 
     return override or config["galaxies"]["split_sizes"][product]
 
 
+def check_adam(adam: dict[str, Any]) -> None:
+    """Sizes of the score prior that its network cannot take."""
+    levels = len(adam["score_model"]["architecture"]["channel_multipliers"])
+    if adam["source_size"] % 2 ** (levels - 1):
+        raise ConfigError(
+            f"adam.source_size ({adam['source_size']}) must be divisible by 2^{levels - 1}: "
+            f"adam.score_model.architecture.channel_multipliers has {levels} resolutions, each half the last"
+        )
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Raise :class:`ConfigError` naming the first key whose value cannot work, or listing
     every missing input file (:func:`missing_inputs`) in one message."""
     for product, sample in cosmos_samples(config).items():
         if sample["download"]:
             check_cosmos_download(product, sample)
+    check_adam(config["adam"])
     chianese = config["chianese"]
     image_size = chianese["vae"]["architecture"]["image_size"]
     output_size = config["galaxies"]["chianese"]["output_size"]

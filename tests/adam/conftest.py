@@ -7,8 +7,11 @@ import torch
 from galprior.lensing.simulator import LensSimulator
 from galprior.models.score.network import ScoreUNet
 
+# every NCSN++ path (FIR resampling, attention at a resolution, progressive input and output) at toy size
 TINY_ARCHITECTURE = dict(base_width=4, channel_multipliers=[1, 2], n_res_blocks=1, attention=True,
-                         dropout=0.0, fourier_scale=16.0)
+                         attention_resolutions=[4], dropout=0.0, fourier_scale=16.0, fir=True,
+                         fir_kernel=[1, 3, 3, 1], skip_rescale=True, progressive_input="input_skip",
+                         progressive_output="output_skip", init_scale=0.0, input_scaling=True)
 
 
 @pytest.fixture
@@ -52,4 +55,43 @@ def tiny_mocks(small_lens):
                         galaxy_index=np.arange(2),
                         attrs={"lens_parameter_names": list(LENS_PARAMETER_NAMES),
                                "source_parameter_names": list(SOURCE_PARAMETER_NAMES),
-                               "pixel_scale": 0.32, "render_pixel_scale": 0.16, "pool_factor": 2})
+                               "pixel_scale": 0.32, "render_pixel_scale": 0.16, "pool_factor": 2,
+                               "normalisation": "unit_peak"})
+
+
+def probes_galaxy_image(size: int, peak: float, rng: np.random.Generator, background: float = 0.02) -> np.ndarray:
+    """A Legacy-Surveys-like cut-out in nanomaggies: an inclined exponential disc with a bulge
+    (peak above the 5.5 clip of Smith et al.), sky noise, at a random centre offset."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2 - rng.uniform(-2, 2, size=2)[:, None, None]
+    q, angle = rng.uniform(0.4, 1.0), rng.uniform(0, np.pi)
+    u = xx * np.cos(angle) + yy * np.sin(angle)
+    v = (-xx * np.sin(angle) + yy * np.cos(angle)) / q
+    r = np.hypot(u, v)
+    image = peak * (0.7 * np.exp(-r / (size / 10)) + 0.3 * np.exp(-(r / (size / 40)) ** 0.5 * 3))
+    return (image + background * rng.normal(size=image.shape)).astype(np.float32)
+
+
+def write_probes_folder(folder, n_galaxies: int, size: int, seed: int = 0, n_extname: int = 2):
+    """PROBES cut-outs in the published format written by the tests: <galaxy>_<band>.fits (g and r,
+    image in the primary HDU, as Smith et al.'s get_probes.sh fetches them), and the last
+    ``n_extname`` galaxies as one file <galaxy>.fits with one HDU per band (EXTNAME = band)."""
+    from astropy.io import fits
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n_galaxies):
+        name = f"PROBES_{i:04d}"
+        g, r = (probes_galaxy_image(size, rng.uniform(3, 30), rng) for _ in range(2))
+        if i >= n_galaxies - n_extname:
+            fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(g, name="G"), fits.ImageHDU(r, name="R")]).writeto(
+                folder / f"{name}.fits")
+        else:
+            fits.PrimaryHDU(g).writeto(folder / f"{name}_g.fits")
+            fits.PrimaryHDU(r).writeto(folder / f"{name}_r.fits")
+    return folder
+
+
+@pytest.fixture
+def write_probes():
+    """:func:`write_probes_folder`, for tests."""
+    return write_probes_folder

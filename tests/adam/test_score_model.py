@@ -1,4 +1,5 @@
-"""Score network, EMA, training loop (resume), registry round trip, training-image preparation."""
+"""Score network (NCSN++ against the reference's numbers and scipy), EMA, training loop (resume),
+registry round trip, the prior's units and the resampling of its galaxies."""
 
 import re
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from galprior.models.registry import load_model, save_model
-from galprior.models.score.data import pool_to
+from galprior.data.preprocess import resample_mean
 from galprior.models.ema import EMA
 from galprior.models.score.training import ScoreTrainingConfig, fit_score_model, random_symmetry
 
@@ -94,8 +95,109 @@ def test_resuming_weights_that_do_not_fit_is_refused_naming_the_folder(tmp_path,
     assert f"delete {tmp_path} to train from scratch" in str(err.value)
 
 
-def test_pool_to_averages_blocks():
-    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
-    np.testing.assert_allclose(pool_to(x, 2)[0], [[2.5, 4.5], [10.5, 12.5]])
-    with pytest.raises(ValueError, match="adam.source_size"):
-        pool_to(np.zeros((1, 6, 6)), 4)
+def test_resample_mean_goes_down_by_block_means_and_up_without_inventing_detail():
+    x = np.arange(16, dtype=np.float64).reshape(4, 4)
+    np.testing.assert_allclose(resample_mean(x, 2), [[2.5, 4.5], [10.5, 12.5]])   # block means
+    up = resample_mean(x, 8)
+    np.testing.assert_allclose(up[::2, ::2], x)          # each pixel spread over the 2x2 it covers
+    np.testing.assert_allclose(resample_mean(up, 4), x)  # and back
+    ramp = np.tile(np.arange(6, dtype=np.float64), (6, 1))
+    # a non-integer factor keeps the mean surface brightness of a linear ramp
+    np.testing.assert_allclose(resample_mean(ramp, 4).mean(), ramp.mean())
+    assert resample_mean(ramp, 5).shape == (5, 5)
+
+
+# -- NCSN++ -----------------------------------------------------------------------------------
+
+#: Parameters of score_sde_pytorch's NCSN++ (models/ncsnpp.py at yang-song/score_sde_pytorch) built
+#: with configs/ve/celebahq_256_ncsnpp_continuous.py and one input channel: 65,541,895 trainable
+#: plus the 128 frozen Fourier frequencies (counted by sum(p.numel() for p in model.parameters())).
+REFERENCE_NCSNPP_256_PARAMETERS = 65_542_023
+
+
+def test_the_paper_preset_network_has_the_reference_ncsnpp_parameter_count():
+    from galprior.config import load_config
+    from galprior.models.score.network import ScoreUNet
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    config = load_config(root / "config" / "config.yaml", root / "config" / "presets" / "paper.yaml", check=False)
+    adam = config["adam"]
+    model = ScoreUNet(image_size=adam["source_size"], sigma_min=1e-4, sigma_max=263.4,
+                      **adam["score_model"]["architecture"])
+    assert sum(p.numel() for p in model.parameters()) == REFERENCE_NCSNPP_256_PARAMETERS
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == REFERENCE_NCSNPP_256_PARAMETERS - 128
+
+
+def _scipy_upfirdn_2d(image, kernel, up, down, pad0):
+    """The same filtering by scipy.signal.upfirdn (1-D, applied along both axes), cut where
+    StyleGAN2's upfirdn2d with left padding pad0 starts: full output index n down + K - 1 - pad0."""
+    from scipy.signal import upfirdn
+
+    k = np.asarray(kernel, np.float64)
+    k = k / k.sum() * (up if up > 1 else 1)
+    n_out = image.shape[0] * up // down
+    start = len(k) - 1 - pad0
+
+    def one_axis(a):
+        full = np.apply_along_axis(lambda v: upfirdn(k, v, up=up, down=1), 0, a)
+        return full[start:start + n_out * down:down]
+
+    return one_axis(one_axis(image).T).T
+
+
+@pytest.mark.parametrize("kernel", [(1, 3, 3, 1), (1, 1)])
+def test_fir_resampling_matches_scipy_upfirdn(kernel):
+    from galprior.models.score.network import fir_downsample, fir_upsample
+
+    image = np.random.default_rng(1).normal(size=(8, 8))
+    x = torch.as_tensor(image)[None, None]
+    p = len(kernel) - 2
+    down = fir_downsample(x, kernel)[0, 0].numpy()
+    up = fir_upsample(x, kernel)[0, 0].numpy()
+    np.testing.assert_allclose(down, _scipy_upfirdn_2d(image, kernel, 1, 2, (p + 1) // 2), atol=1e-12)
+    np.testing.assert_allclose(up, _scipy_upfirdn_2d(image, kernel, 2, 1, (p + 1) // 2 + 1), atol=1e-12)
+    # a constant stays constant away from the zero-padded border
+    ones = fir_downsample(torch.ones(1, 1, 8, 8, dtype=torch.float64), kernel)[0, 0]
+    torch.testing.assert_close(ones[1:-1, 1:-1], torch.ones(2, 2, dtype=torch.float64))
+
+
+def test_every_ncsnpp_path_runs_and_rejects_unknown_names(tiny_architecture):
+    from galprior.models.score.network import ScoreUNet
+
+    for options in ({}, {"fir": False, "progressive_input": "none", "progressive_output": "none",
+                         "attention": False, "attention_resolutions": []}):
+        model = ScoreUNet(image_size=16, sigma_min=0.01, sigma_max=3.0, **{**tiny_architecture, **options})
+        x = torch.randn(2, 16, 16, requires_grad=True)
+        model(x, torch.tensor([0.2, 0.8])).sum().backward()
+        assert x.grad.shape == x.shape and torch.isfinite(x.grad).all()
+    with pytest.raises(ValueError, match="progressive_input"):
+        ScoreUNet(image_size=16, sigma_min=0.01, sigma_max=3.0, **{**tiny_architecture, "progressive_input": "res"})
+    with pytest.raises(ValueError, match="adam.normalisation: unknown scheme 'zscore'"):
+        ScoreUNet(image_size=16, sigma_min=0.01, sigma_max=3.0, normalisation="zscore", **tiny_architecture)
+
+
+# -- the prior's units ------------------------------------------------------------------------
+
+def test_smith2022_maps_the_clip_range_to_minus_one_one_and_brightness_back():
+    from galprior.models.score.normalisation import get_normalisation, normalise_image
+
+    image = np.array([[-1.0, 0.0], [2.75, 9.0]])
+    x = normalise_image(image, "smith2022", clip_level=5.5)
+    np.testing.assert_allclose(x, [[-1.0, -1.0], [0.0, 1.0]])
+    scheme = get_normalisation("smith2022")
+    np.testing.assert_allclose(scheme.to_brightness(x), np.clip(image, 0, 5.5) / 5.5)   # s = (x + 1) / 2
+    np.testing.assert_allclose(scheme.from_brightness(scheme.to_brightness(x)), x)
+    unit = normalise_image(image, "unit_peak")
+    np.testing.assert_allclose(unit, np.clip(image, 0, None) / 9.0)
+    np.testing.assert_allclose(get_normalisation("unit_peak").to_brightness(unit), unit)
+
+
+def test_only_images_beyond_unit_range_reach_the_papers_sigma_max():
+    """Technique 1 at n = 256^2: unit-peak images are never more than sqrt(n) = 256 apart, so the
+    paper's 263.4 needs a wider range, as smith2022's [-1, 1] (up to 512)."""
+    from galprior.models.score.sde import largest_pairwise_distance
+
+    n = 256
+    empty, full = np.zeros((n, n)), np.ones((n, n))
+    assert largest_pairwise_distance(np.stack([empty, full])) == pytest.approx(256.0)
+    assert largest_pairwise_distance(np.stack([empty - 1, full])) == pytest.approx(512.0)

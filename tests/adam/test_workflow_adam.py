@@ -21,7 +21,8 @@ def test_ci_preset_runs_every_adam_rule(tmp_path):
     results = tmp_path / "results"
     summary = pd.read_csv(results / "tables/adam/sde_summary.csv")
     assert {"system", "solver", "n_steps", "n_samples", "chi2_nu_median", "wall_time_s"} <= set(summary.columns)
-    assert set(summary["lens"]) == {"known", "map"} and len(summary) == 3 * 3
+    # the CI preset's 2 systems x (3 solvers with the true lens + 1 with the MAP lens)
+    assert set(summary["lens"]) == {"known", "map"} and len(summary) == 2 * 4
     for name in ("score_training", "prior_samples", "fig1_system0", "fig1_system1", "fig2_ood", "fig3_gallery",
                  "known_vs_map_lens", "mock_lenses"):
         assert (results / "figures/adam" / f"{name}.png").stat().st_size > 10_000

@@ -48,8 +48,8 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 @pytest.mark.workflow
-def test_paper_dag_with_1000_shards_and_1000_systems_builds(tmp_path, paper_nguyen_inputs):
-    paper_nguyen_inputs(tmp_path)
+def test_paper_dag_with_1000_shards_and_1000_systems_builds(tmp_path, paper_inputs):
+    paper_inputs(tmp_path)
     output, wall, cpu = dry_run(tmp_path)
     counts = job_counts(output)
     assert counts["prepare_galaxies"] == 2000  # 1000 shards x 2 products
@@ -59,8 +59,8 @@ def test_paper_dag_with_1000_shards_and_1000_systems_builds(tmp_path, paper_nguy
 
 
 @pytest.mark.workflow
-def test_one_galaxy_shard_is_an_independent_job(tmp_path, paper_nguyen_inputs):
-    paper_nguyen_inputs(tmp_path)
+def test_one_galaxy_shard_is_an_independent_job(tmp_path, paper_inputs):
+    paper_inputs(tmp_path)
     output, _, _ = dry_run(tmp_path, "results/galaxies/cosmos/chianese/shards/737.zarr")
     counts = job_counts(output)
     assert counts == {"download_cosmos": 1, "prepare_galaxies": 1, "total": 2}

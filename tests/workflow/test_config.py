@@ -25,9 +25,9 @@ def dry_run(tmp_path: Path, *configfiles: Path, config: dict | None = None):
 
 @pytest.mark.parametrize("preset", ["config/config.yaml", "config/presets/ci.yaml",
                                     "config/presets/paper.yaml"])
-def test_every_preset_lists_its_dag(tmp_path, preset, paper_nguyen_inputs):
+def test_every_preset_lists_its_dag(tmp_path, preset, paper_inputs):
     if preset.endswith("paper.yaml"):
-        paper_nguyen_inputs(tmp_path)
+        paper_inputs(tmp_path)
     result = dry_run(tmp_path, ROOT / preset)
     assert result.returncode == 0, result.stdout
     assert "prepare_galaxies" in result.stdout
@@ -58,10 +58,10 @@ def test_missing_cosmos_directory_stops_the_run_naming_it(tmp_path):
     assert str(missing) in result.stdout
 
 
-def test_paper_preset_without_the_cosmos_files_lists_each_missing_input(tmp_path, paper_nguyen_inputs):
+def test_paper_preset_without_the_cosmos_files_lists_each_missing_input(tmp_path, paper_inputs):
     """The paper preset with its downloads off and no COSMOS folders: one message per
     sample (what it is, the key that points at it, how to get it) at start-up."""
-    paper_nguyen_inputs(tmp_path)
+    paper_inputs(tmp_path)
     result = dry_run(tmp_path, ROOT / "config/presets/paper.yaml",
                      config={"galaxies": {"cosmos": {"chianese": {"download": False},
                                                      "lanusse": {"download": False}}}})
@@ -77,9 +77,9 @@ def test_paper_preset_without_the_cosmos_files_lists_each_missing_input(tmp_path
         assert f"galsim_download_cosmos -s {release} -d resources/" in out
 
 
-def test_paper_preset_downloads_each_cosmos_sample(tmp_path, paper_nguyen_inputs):
+def test_paper_preset_downloads_each_cosmos_sample(tmp_path, paper_inputs):
     """With downloads on (the preset), rule download_cosmos makes both releases' folders."""
-    paper_nguyen_inputs(tmp_path)
+    paper_inputs(tmp_path)
     result = dry_run(tmp_path, ROOT / "config/presets/paper.yaml")
     assert result.returncode == 0, result.stdout[-3000:]
     for release in ("23.5", "25.2"):

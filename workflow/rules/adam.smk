@@ -3,6 +3,7 @@
 
 # Every file of this system, in one place.
 ADAM = {
+    "galaxies": out("galaxies/score/{split}.zarr"),
     "mocks": out("lenses/score_mocks.zarr"),
     "fig_mocks": out("figures/adam/mock_lenses.png"),
     "score_weights": out("models/score/weights.pt"),
@@ -23,6 +24,12 @@ ADAM = {
     "fig_lens_modes": out("figures/adam/known_vs_map_lens.png"),
 }
 ADAM_CFG = config["adam"]
+# the galaxies of the prior, one store per split (rule prepare_score_galaxies)
+ADAM_GALAXIES = {split: ADAM["galaxies"].format(split=split) for split in SPLITS}
+# PROBES is read from adam.probes.directory (checked at start-up, galprior.config.missing_inputs);
+# a galaxy product comes from its split stores
+ADAM_GALAXY_INPUTS = ({} if ADAM_CFG["training_product"] == "probes"
+                      else {split: galaxy_store(ADAM_CFG["training_product"], split) for split in SPLITS})
 # posterior runs: every solver with the true lens, and (beyond the paper) one with a MAP lens
 ADAM_RUNS = [(solver, "known") for solver in ADAM_CFG["sde"]["solvers"]]
 if ADAM_CFG["unknown_lens"]["enabled"]:
@@ -39,10 +46,35 @@ wildcard_constraints:
     solver="euler_maruyama|predictor_corrector|heun|imex_euler_maruyama",
 
 
-rule make_score_lenses:
-    # Adam et al. 2022: SIE + shear, 256^2 render pooled to 128^2, relative noise.
+rule prepare_score_galaxies:
+    # Adam et al. 2022 sec. 3: the galaxies of the prior at adam.source_size in its units
+    # (adam.normalisation), from PROBES (paper) or a galaxy product; train / val / test.
     input:
-        test=galaxy_store("chianese", "test"),
+        **ADAM_GALAXY_INPUTS,
+    output:
+        **{split: directory(path) for split, path in ADAM_GALAXIES.items()},
+    params:
+        training_product=ADAM_CFG["training_product"],
+        probes=ADAM_CFG["probes"],
+        normalisation=ADAM_CFG["normalisation"],
+        source_size=ADAM_CFG["source_size"],
+        seed=config["seed"] + 25,
+    log:
+        log_path("prepare_score_galaxies"),
+    benchmark:
+        bench_path("prepare_score_galaxies")
+    resources:
+        **rule_resources("prepare_score_galaxies"),
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/prepare_score_galaxies.py"
+
+
+rule make_score_lenses:
+    # Adam et al. 2022 sec. 3: SIE + shear, 256^2 render pooled to 128^2, sources from the test galaxies.
+    input:
+        test=ADAM_GALAXIES["test"],
     output:
         mocks=directory(ADAM["mocks"]),
     params:
@@ -84,23 +116,21 @@ rule plot_score_lenses:
 
 
 rule train_score_model:
-    # Adam et al. 2022 sec. 2.1/3: DSM (eq. 3) on the VE SDE, NCSN++-style U-Net, EMA weights.
+    # Adam et al. 2022 sec. 2.1/3: DSM (eq. 3) on the VE SDE, NCSN++, EMA weights.
     # Resumes from results/checkpoints/score-<hash>/ after a kill.
     input:
-        train=galaxy_store(ADAM_CFG["training_product"], "train"),
-        val=galaxy_store(ADAM_CFG["training_product"], "val"),
+        train=ADAM_GALAXIES["train"],
+        val=ADAM_GALAXIES["val"],
     output:
         weights=ADAM["score_weights"],
         hyperparameters=ADAM["score_hyperparameters"],
         history=ADAM["score_history"],
     params:
-        source_size=ADAM_CFG["source_size"],
-        probes=ADAM_CFG["probes"],
         score_model=ADAM_CFG["score_model"],
         seed=config["seed"] + 20,
         device=config["device"],
         checkpoint_dir=checkpoint_dir("score", ADAM_CFG["score_model"], ADAM_CFG["source_size"], ADAM_CFG["probes"],
-                                      ADAM_CFG["training_product"], config["galaxies"]),
+                                      ADAM_CFG["normalisation"], ADAM_CFG["training_product"], config["galaxies"]),
     log:
         log_path("train_score_model"),
     benchmark:
@@ -115,11 +145,11 @@ rule train_score_model:
 
 
 rule sample_score_prior:
-    # Unconditional samples beside training galaxies, and their moments compared.
+    # Unconditional samples beside training galaxies (the same set, resolution and units), moments compared.
     input:
         weights=ADAM["score_weights"],
         hyperparameters=ADAM["score_hyperparameters"],
-        train=galaxy_store(ADAM_CFG["training_product"], "train"),
+        train=ADAM_GALAXIES["train"],
     output:
         samples=directory(ADAM["prior_samples"]),
         moments=report(ADAM["prior_moments"], caption="../report/adam_prior_moments.rst",
@@ -127,8 +157,6 @@ rule sample_score_prior:
     params:
         options=ADAM_CFG["prior_samples"],
         sde=ADAM_CFG["sde"],
-        source_size=ADAM_CFG["source_size"],
-        probes=ADAM_CFG["probes"],
         seed=config["seed"] + 21,
         device=config["device"],
     log:

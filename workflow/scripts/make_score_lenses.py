@@ -1,16 +1,16 @@
-"""Render the Adam et al. 2022 SIE + shear mock lenses from the test galaxies."""
+"""Render the Adam et al. 2022 SIE + shear mock lenses from the test split of the score galaxies."""
 
 from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.store import GalaxySet  # noqa: E402
 from galprior.lensing.priors import LensSourcePrior  # noqa: E402
 from galprior.lensing.products import adam_mock_set  # noqa: E402
+from galprior.store import ScoreGalaxySet  # noqa: E402
 
 options = snakemake.params.options
 priors = snakemake.params.priors
-mocks = adam_mock_set(GalaxySet.load(snakemake.input.test), prior=LensSourcePrior.from_config(priors),
-                     seed=snakemake.params.seed, **options)
+mocks = adam_mock_set(ScoreGalaxySet.load(snakemake.input.test), prior=LensSourcePrior.from_config(priors),
+                      seed=snakemake.params.seed, **options)
 mocks.save(snakemake.output.mocks, seed=snakemake.params.seed,
            config={"mocks": options, "priors": priors})

@@ -1,4 +1,4 @@
-"""Train the score prior of Adam et al. 2022 (DSM, VE SDE) on galaxy stamps or PROBES."""
+"""Train the score prior of Adam et al. 2022 (DSM, VE SDE, NCSN++) on the score galaxies."""
 
 from pathlib import Path
 
@@ -11,15 +11,15 @@ import torch  # noqa: E402
 torch.set_num_threads(snakemake.threads)
 
 from galprior.device import resolve_device  # noqa: E402
-from galprior.models.score.products import train_score_prior, training_sets  # noqa: E402
-from galprior.store import GalaxySet  # noqa: E402
+from galprior.models.score.products import train_score_prior  # noqa: E402
+from galprior.store import ScoreGalaxySet  # noqa: E402
 
 options = snakemake.params.score_model
-train, val = training_sets(GalaxySet.load(snakemake.input.train).images, GalaxySet.load(snakemake.input.val).images,
-                           snakemake.params.source_size, snakemake.params.probes,
-                           options["training"]["n_validation"])
-history = train_score_prior(train, val, sigma_min=options["sigma_min"], architecture=options["architecture"],
-                            training=options["training"], seed=snakemake.params.seed,
+train, val = ScoreGalaxySet.load(snakemake.input.train), ScoreGalaxySet.load(snakemake.input.val)
+history = train_score_prior(train.images, val.images[:options["training"]["n_validation"]],
+                            sigma_min=options["sigma_min"], sigma_max=options["sigma_max"],
+                            architecture=options["architecture"], training=options["training"],
+                            normalisation=train.attrs["normalisation"], seed=snakemake.params.seed,
                             checkpoint_dir=snakemake.params.checkpoint_dir,
                             model_dir=Path(snakemake.output.weights).parent,
                             device=resolve_device(snakemake.params.device))

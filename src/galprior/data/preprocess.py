@@ -172,6 +172,25 @@ def resample_area(image: np.ndarray, n_out: int, ratio: float | None = None,
     return a @ image @ a.T
 
 
+def resample_mean(image: np.ndarray, n_out: int) -> np.ndarray:
+    """A square image resampled to (n_out, n_out) keeping its surface brightness: the
+    area-weighted :func:`resample_area` divided by the pixel-area ratio (n / n_out)^2.
+
+    The one resampling of galaxy images between resolutions, both ways: down it is the mean
+    of the input pixels each output pixel covers (anti-aliased; the block mean for an
+    integer factor), up each input pixel is spread over the output pixels it covers
+    (piecewise constant: no detail finer than the input pixels is invented, and resampling
+    back down returns the input). Unit: the input's per-pixel unit (a surface brightness).
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim != 2 or image.shape[0] != image.shape[1]:
+        raise ValueError(f"resample_mean expects a square 2-D image, got shape {image.shape}")
+    n = image.shape[0]
+    if n == n_out:
+        return image.copy()
+    return resample_area(image, n_out) * (n_out / n) ** 2
+
+
 def resampled_noise_variance(noise_variance: float, n_in: int, n_out: int,
                              noise_correlation: np.ndarray | None = None) -> float:
     """Per-pixel noise variance after :func:`resample_area` (geometric centres).

@@ -10,8 +10,8 @@ Two products:
   noise levels (default 0.333, 0.1, 0.0333 in units of the image, i.e. relative to a
   source of peak ``intensity``), S/N by eqs. 24-25 (``func.snr``).
 * Adam et al. 2022: SIE + shear (slope fixed at 2), rendered noise-free on 256 x 256
-  and average-pooled to 128 x 128, noise sigma_N = relative_noise x source peak
-  (paper: 0.01).
+  and average-pooled to 128 x 128, noise sigma_N = relative_noise x the source's peak or
+  x the brightness unit (``adam.mocks.noise_reference``; paper: sigma_N = 0.01).
 
 The lens and source priors the mocks are drawn from live in :mod:`galprior.lensing.priors`.
 """
@@ -30,6 +30,7 @@ from .simulator import LENS_PARAMETER_NAMES, LensSimulator
 
 __all__ = [
     "make_source",
+    "source_scale",
     "fill_stamp",
     "render_mock_lenses",
     "render_adam_mocks",
@@ -98,9 +99,17 @@ def make_source(
     (source image with peak 1, scale in arcsec).
     """
     img = clean_source_image(image, denoise)
-    diameter = 2.0 * max(_flux_radius(img, flux_fraction), 0.5) / img.shape[1]
-    scale = fill_fraction * source_plane_size / diameter
-    return img, float(scale)
+    return img, source_scale(img, source_plane_size, fill_fraction, flux_fraction)
+
+
+def source_scale(image: NDArray, source_plane_size: float, fill_fraction: float,
+                 flux_fraction: float = 0.9) -> float:
+    """The source-plane ``scale`` (arcsec) that makes the diameter D (in image widths) of the
+    circle holding ``flux_fraction`` of the image's flux span ``fill_fraction`` of
+    ``source_plane_size``: ``fill_fraction * source_plane_size / D`` (see :func:`make_source`).
+    ``image``: a source surface brightness (H, W), any normalisation."""
+    diameter = 2.0 * max(_flux_radius(np.asarray(image, np.float64), flux_fraction), 0.5) / np.shape(image)[1]
+    return float(fill_fraction * source_plane_size / diameter)
 
 
 def fill_stamp(image: NDArray, fill_fraction: float, flux_fraction: float = 0.9,
@@ -214,6 +223,7 @@ def render_adam_mocks(
     n_render: int,
     pool_factor: int,
     field_of_view: float,
+    noise_reference: str = "source_peak",
     psf_sigma: float | None = None,
     seed: int = 0,
     batch_size: int = 32,
@@ -222,10 +232,13 @@ def render_adam_mocks(
     """Adam et al. 2022 mocks: SIE + shear, 256^2 render pooled to 128^2, noisy.
 
     The slope column of ``lens_params`` is overwritten with 2 (SIE). The noise is
-    sigma_N = relative_noise x (peak of the source image x intensity), per system.
+    sigma_N = relative_noise x (peak of the source image x intensity) per system with
+    ``noise_reference = "source_peak"``, or sigma_N = relative_noise x intensity (the
+    brightness unit) with ``"brightness_unit"``.
 
     Parameters
     ----------
+    sources: (S, h, w) source surface brightness. Unit: the brightness unit.
     field_of_view: side of the image. Unit: arcsec (render pixel = fov / n_render).
 
     Returns
@@ -238,8 +251,15 @@ def render_adam_mocks(
     lens_params[:, 1] = 2.0
     sim = LensSimulator(n_render, field_of_view / n_render, psf_sigma=psf_sigma, pool_factor=pool_factor, dtype=dtype)
     clean = _render(sim, sources, lens_params, source_params, batch_size)
-    peak = np.abs(np.asarray(sources)).reshape(len(sources), -1).max(axis=1) * np.asarray(source_params)[:, 0]
-    sigma = torch.as_tensor(relative_noise * peak, dtype=dtype)
+    intensity = np.asarray(source_params)[:, 0]
+    if noise_reference == "source_peak":
+        reference = np.abs(np.asarray(sources)).reshape(len(sources), -1).max(axis=1) * intensity
+    elif noise_reference == "brightness_unit":
+        reference = intensity
+    else:
+        raise ValueError(f"adam.mocks.noise_reference must be 'source_peak' or 'brightness_unit', "
+                         f"got {noise_reference!r}")
+    sigma = torch.as_tensor(relative_noise * reference, dtype=dtype)
     gen = torch.Generator().manual_seed(seed)
     obs = add_gaussian_noise(clean, sigma[:, None, None], generator=gen)
     return {

@@ -6,11 +6,12 @@ third of its stamp (``mocks.fill_stamp``), placed by eq. 17 with iota, s and pos
 drawn from the source prior (eqs. 14-16), lensed by an EPL + external shear drawn from
 the lens prior (eqs. 18-23, r_Ein in the paper's convention), convolved with a Gaussian
 PSF and observed at several noise levels. ``adam_mock_set`` builds the SIE + shear systems of Adam et al.
-2022 (256^2 render pooled to 128^2, noise relative to the source peak).
+2022 (256^2 render pooled to 128^2) from the test split of the score galaxies
+(:class:`galprior.store.ScoreGalaxySet`, at the prior's resolution), as surface brightness.
 
 Lens parameters and source positions are drawn from the one prior object
 (:class:`galprior.lensing.priors.LensSourcePrior`) that the inference scores. For
-the Adam mocks the source intensity is 1 and the scale comes from ``make_source``.
+the Adam mocks the source intensity is 1 and the scale comes from ``source_scale``.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from numpy.typing import NDArray
 import torch
 from tqdm import tqdm
 
-from galprior.store import GalaxySet, MockLensSet, ScoreLensSet
+from galprior.store import GalaxySet, MockLensSet, ScoreGalaxySet, ScoreLensSet
 
 from .func.raytrace import pixel_grid
 from .func.source import source_brightness
-from .mocks import fill_stamp, make_source, render_adam_mocks, render_mock_lenses
+from .mocks import fill_stamp, render_adam_mocks, render_mock_lenses, source_scale
 from .priors import LensSourcePrior
 from .simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES, LensSimulator
 
@@ -44,33 +44,6 @@ def choose_galaxies(n_galaxies: int, n_systems: int, rng: np.random.Generator) -
             f"split holds {n_galaxies}: raise galaxies.split_sizes.<product>.test"
         )
     return np.sort(rng.choice(n_galaxies, size=n_systems, replace=False))
-
-
-def prepare_sources(galaxies: GalaxySet, index: np.ndarray, source_plane_size: float,
-                    fill_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Denoised unit-peak source images (S, M, M) and their scales (S,) in arcsec."""
-    images, scales = [], []
-    for i in tqdm(index, desc="denoising sources", leave=False):
-        image, scale = make_source(galaxies.images[i], source_plane_size, fill_fraction)
-        images.append(image)
-        scales.append(scale)
-    return np.asarray(images, np.float32), np.asarray(scales, np.float64)
-
-
-def _draw_systems(galaxies: GalaxySet, n_systems: int, rng: np.random.Generator,
-                  prior: LensSourcePrior, source_plane_size: float, fill_fraction: float,
-                  slope: float | None = None):
-    """Test-galaxy rows, source images, source and lens parameters of the mocks.
-
-    Source positions and lens parameters are drawn from ``prior`` (the prior the
-    inference scores); intensity is 1 (unit-peak sources) and the scale comes from the
-    galaxy's size (:func:`make_source`).
-    """
-    index = choose_galaxies(len(galaxies), n_systems, rng)
-    sources, scales = prepare_sources(galaxies, index, source_plane_size, fill_fraction)
-    position = prior.sample_source_position(n_systems, rng)
-    source_params = np.column_stack([np.ones(n_systems), scales, position])
-    return index, sources, source_params, prior.sample_lens(n_systems, rng, slope=slope)
 
 
 def substructure(sources: np.ndarray, smoothing: float = 2.0) -> np.ndarray:
@@ -168,16 +141,34 @@ def chianese_mock_set(
 
 
 def adam_mock_set(
-    galaxies: GalaxySet, *, n_systems: int, relative_noise: float, n_render: int,
+    galaxies: ScoreGalaxySet, *, n_systems: int, relative_noise: float, noise_reference: str, n_render: int,
     pool_factor: int, field_of_view: float, source_plane_size: float,
     fill_fraction: float, slope: float, prior: LensSourcePrior, seed: int,
 ) -> ScoreLensSet:
-    """SIE + shear mock lenses of Adam et al. 2022 (see the module docstring)."""
+    """SIE + shear mock lenses of Adam et al. 2022 sec. 3 from the test split of the score
+    galaxies: "noise-free images at 256x256 resolution by ray-tracing and
+    bilinearly-interpolating the source over the deflected coordinates", "pixelate[d] at
+    128x128 resolution with average pooling" (``n_render``, ``pool_factor``), Gaussian noise
+    (``relative_noise``, ``noise_reference``: :func:`galprior.lensing.mocks.render_adam_mocks`).
+
+    Each source is the galaxy as surface brightness s = scale x + offset of its normalisation
+    (:mod:`galprior.models.score.normalisation`), at the prior's resolution: the truth the
+    evaluation compares the posterior samples with. Its source-plane ``scale`` makes the
+    galaxy span ``fill_fraction`` of ``source_plane_size`` (:func:`source_scale`); position
+    and lens from ``prior``, intensity 1.
+    """
+    from galprior.models.score.normalisation import get_normalisation
+
     rng = np.random.default_rng(seed)
-    index, sources, source_params, lens_params = _draw_systems(
-        galaxies, n_systems, rng, prior, source_plane_size, fill_fraction, slope=slope)
+    normalisation = get_normalisation(galaxies.attrs["normalisation"])
+    index = choose_galaxies(len(galaxies), n_systems, rng)
+    sources = normalisation.to_brightness(galaxies.images[index].astype(np.float64)).astype(np.float32)
+    scales = np.array([source_scale(src, source_plane_size, fill_fraction) for src in sources])
+    position = prior.sample_source_position(n_systems, rng)
+    source_params = np.column_stack([np.ones(n_systems), scales, position])
+    lens_params = prior.sample_lens(n_systems, rng, slope=slope)
     out = render_adam_mocks(sources, lens_params, source_params,
-                            relative_noise=relative_noise, n_render=n_render,
+                            relative_noise=relative_noise, noise_reference=noise_reference, n_render=n_render,
                             pool_factor=pool_factor, field_of_view=field_of_view,
                             seed=int(rng.integers(2**31)))
     return ScoreLensSet(
@@ -193,8 +184,10 @@ def adam_mock_set(
             "source_parameter_names": list(SOURCE_PARAMETER_NAMES),
             "pixel_scale": float(out["pixel_scale"]),
             "render_pixel_scale": field_of_view / n_render, "pool_factor": pool_factor,
-            "relative_noise": relative_noise, "source_plane_size": source_plane_size,
+            "relative_noise": relative_noise, "noise_reference": noise_reference,
+            "source_plane_size": source_plane_size, "normalisation": normalisation.name,
             "galaxy_source": galaxies.attrs["source"],
+            "galaxy_names": [galaxies.attrs["names"][i] for i in index],
         },
     )
 
@@ -229,17 +222,6 @@ def source_plane_image(images: np.ndarray, source_params: np.ndarray, size: floa
     return out.numpy().astype(np.float32)
 
 
-def pool_to(images: NDArray, size: int) -> NDArray[np.float32]:
-    """Average-pool square images (N, M, M) to (N, size, size); M must be a multiple of size."""
-    images = np.asarray(images, dtype=np.float32)
-    m = images.shape[-1]
-    if images.shape[-2] != m or m % size:
-        raise ValueError(f"cannot pool images of shape {images.shape[-2:]} to {size}x{size}: "
-                         f"need square images whose side is a multiple of {size} (adam.source_size)")
-    f = m // size
-    return images.reshape(*images.shape[:-2], size, f, size, f).mean(axis=(-3, -1))
-
-
 def score_simulator(mocks: ScoreLensSet, dtype: torch.dtype = torch.float32,
                     device: torch.device | str = "cpu") -> LensSimulator:
     """The simulator that rendered the Adam mocks (render grid, no PSF, pooling)."""
@@ -249,5 +231,11 @@ def score_simulator(mocks: ScoreLensSet, dtype: torch.dtype = torch.float32,
 
 
 def truth_sources(mocks: ScoreLensSet, size: int) -> np.ndarray:
-    """The true sources pooled to the prior's resolution (S, size, size)."""
-    return pool_to(mocks.sources, size)
+    """The true sources (S, size, size): the mocks' sources, which are at the prior's resolution
+    (rule make_score_lenses draws them from the score galaxies); a store of another size was
+    made for another ``adam.source_size`` and is refused by name."""
+    if mocks.sources.shape[-1] != size:
+        raise ValueError(f"the mock sources are {mocks.sources.shape[-1]}x{mocks.sources.shape[-1]} pixels but the "
+                         f"score prior's are {size}x{size}: the mocks and the model were made with different "
+                         f"adam.source_size; rerun rule make_score_lenses")
+    return np.asarray(mocks.sources, dtype=np.float32)

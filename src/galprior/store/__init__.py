@@ -5,7 +5,7 @@ per system holds its layouts, ``atomic`` the one atomic-write helper used for ev
 the workflow writes, ``docs`` the documentation generated from the declarations.
 """
 
-from .adam import OodSampleSet, ScoreLensSet, ScorePriorSampleSet, SdeEvaluationSet, SdePosteriorSet
+from .adam import OodSampleSet, ScoreGalaxySet, ScoreLensSet, ScorePriorSampleSet, SdeEvaluationSet, SdePosteriorSet
 from .atomic import atomic_json_save, atomic_write
 from .base import ArraySpec, Store, StoreError
 from .chianese import MapResultSet, MockLensSet, PosteriorSampleSet, ReconstructionSet
@@ -15,7 +15,7 @@ from .nguyen import BlendSet, DeblendEvaluation, DesCutoutSet
 
 # Every layout by its name (the ``layout`` attribute of a store).
 LAYOUTS: dict[str, type[Store]] = {cls.LAYOUT: cls for cls in (
-    GalaxySet, MockLensSet, ReconstructionSet, MapResultSet, PosteriorSampleSet, ScoreLensSet,
+    GalaxySet, MockLensSet, ReconstructionSet, MapResultSet, PosteriorSampleSet, ScoreGalaxySet, ScoreLensSet,
     ScorePriorSampleSet, SdePosteriorSet, SdeEvaluationSet, OodSampleSet,
     BlendSet, DeblendEvaluation, DesCutoutSet,
     LatentSampleSet, MorphologySampleSet,
@@ -24,7 +24,7 @@ LAYOUTS: dict[str, type[Store]] = {cls.LAYOUT: cls for cls in (
 __all__ = [
     "ArraySpec", "Store", "StoreError", "LAYOUTS", "atomic_write", "atomic_json_save",
     "GalaxySet", "MockLensSet", "ReconstructionSet", "MapResultSet", "PosteriorSampleSet",
-    "ScoreLensSet", "ScorePriorSampleSet", "SdePosteriorSet", "SdeEvaluationSet", "OodSampleSet",
+    "ScoreGalaxySet", "ScoreLensSet", "ScorePriorSampleSet", "SdePosteriorSet", "SdeEvaluationSet", "OodSampleSet",
     "BlendSet", "DeblendEvaluation", "DesCutoutSet",
     "LatentSampleSet", "MorphologySampleSet",
 ]

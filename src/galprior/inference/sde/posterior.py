@@ -11,6 +11,16 @@ solvers get the network's score and the likelihood apart (``solvers.solve``), so
 linearly implicit solver can treat the likelihood implicitly; the network evaluations and
 the applications of A and A^T are counted (:class:`SamplingCost`).
 
+Units. The prior learns images x in its own units, and A acts on surface brightness
+s = scale x + offset (:mod:`galprior.models.score.normalisation`; ``unit_peak``: s = x). The
+data and their noise are written in the prior's units (:func:`data_in_prior_units`),
+
+    y' = (y - offset A 1) / scale,    sigma_N' = sigma_N / scale,
+
+so that y' = A x + eta', and eq. 19 holds as printed: N(y' | A x_t, (sigma_N'^2 + sigma(t)^2) 1),
+i.e. N(y | A s_t, sigma_N^2 + scale^2 sigma(t)^2) for the brightness (A A^T ~ 1, app. A).
+The samples are stored as surface brightness, like the mocks' sources.
+
 Two modes of the lens:
 
 * **known** (the paper): A is built from the true SIE + shear parameters and source grid;
@@ -18,8 +28,8 @@ Two modes of the lens:
   the Chianese et al. machinery (:func:`galprior.inference.map.fit_map`: VAE source,
   EPL + shear with the slope fixed at the mocks' value, restarts, Adam then L-BFGS), and
   the source is sampled given that lens. The source grid takes the MAP's ``scale`` and
-  position with intensity 1: the prior has learned unit-peak galaxies, and the VAE's
-  intensity is tied to its own (different) normalisation. The lens uncertainty is not
+  position with intensity 1: the prior's galaxies are in its own brightness unit, and the
+  VAE's intensity is tied to its own (different) normalisation. The lens uncertainty is not
   propagated (a single MAP lens): the comparison with the known-lens posterior shows
   what that costs.
 
@@ -44,14 +54,15 @@ from galprior.lensing.operator import LensingOperator
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES, LensSimulator
 from galprior.lensing.products import score_simulator, truth_sources
 from galprior.models.score.network import ScoreUNet
+from galprior.models.score.normalisation import Normalisation, get_normalisation
 from galprior.models.score.sde import technique2_probability, technique2_steps
 from galprior.store import ScoreLensSet, SdePosteriorSet
 
 from .likelihood import ConvolvedLikelihood, largest_eigenvalue
 from .solvers import LIKELIHOOD_SPLIT_SOLVERS, SOLVERS, score_evaluations, solve, steps_taken
 
-__all__ = ["SdeSettings", "PosteriorScore", "SamplingCost", "score_simulator", "sample_sources", "sample_mocks",
-           "map_lens", "truth_sources"]
+__all__ = ["SdeSettings", "PosteriorScore", "SamplingCost", "score_simulator", "data_in_prior_units",
+           "sample_sources", "sample_mocks", "map_lens", "truth_sources"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +138,18 @@ class SamplingCost:
         self.samples = total
 
 
+def data_in_prior_units(operator, observations: Tensor, noise_sigma: Tensor,
+                        normalisation: Normalisation) -> tuple[Tensor, Tensor]:
+    """(y', sigma_N') = ((y - offset A 1) / scale, sigma_N / scale) for a batch (module
+    docstring): the data as A would make them from the prior's x. Unit: prior unit."""
+    if normalisation.offset:
+        with torch.no_grad():
+            ones = torch.ones((operator.batch_size, *operator.source_shape), dtype=observations.dtype,
+                              device=observations.device)
+            observations = observations - normalisation.offset * operator.forward(ones)
+    return observations / normalisation.scale, noise_sigma / normalisation.scale
+
+
 def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: np.ndarray,
                    source_parameters: np.ndarray, observations: np.ndarray, noise_sigma: np.ndarray,
                    solver: str, n_steps: int, n_samples: int, max_batch: int, seed: int,
@@ -139,10 +162,13 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
     be unstable (``solvers`` module docstring); the implicit solver needs none. With
     ``cost``, the network evaluations and operator applications per sample are added to it.
 
-    Returns samples (S, n_samples, M, M) float32, the wall time per system (S,) in s, and
-    the largest number of steps taken by a batch.
+    ``observations`` and ``noise_sigma`` are in the image's brightness unit; the sampling runs
+    in the prior's units (:func:`data_in_prior_units`). Returns samples (S, n_samples, M, M)
+    float32 as surface brightness, the wall time per system (S,) in s, and the largest number
+    of steps taken by a batch.
     """
     model = model.to(device).eval()
+    normalisation = get_normalisation(model.normalisation)
     size = model.image_size
     n_sys = len(observations)
     pairs = np.repeat(np.arange(n_sys), n_samples)
@@ -158,18 +184,20 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
         op = LensingOperator(simulator, torch.as_tensor(lens_parameters[idx], dtype=dtype, device=device),
                              torch.as_tensor(source_parameters[idx], dtype=dtype, device=device),
                              (size, size))
-        score = PosteriorScore(model, op, torch.as_tensor(observations[idx], dtype=dtype, device=device),
-                               torch.as_tensor(noise_sigma[idx], dtype=dtype, device=device))
+        y, sigma_n = data_in_prior_units(op, torch.as_tensor(observations[idx], dtype=dtype, device=device),
+                                         torch.as_tensor(noise_sigma[idx], dtype=dtype, device=device),
+                                         normalisation)
+        score = PosteriorScore(model, op, y, sigma_n)
         # the implicit solver needs no stability refinement: skip the power iteration
         stiffness = None if solver in LIKELIHOOD_SPLIT_SOLVERS else float(largest_eigenvalue(op).max())
-        noise = float(np.min(noise_sigma[idx]))
+        noise = float(sigma_n.min())
         taken = max(taken, steps_taken(solver, model.sde, n_steps, stiffness, noise, **options))
         x = solve(solver, score.prior, model.sde, (len(idx), size, size), n_steps, generator=generator,
                   dtype=dtype, device=device, progress=len(chunks) == 1, likelihood=score.likelihood,
                   stiffness=stiffness, noise_sigma=noise, **options)
         if cost is not None:
             cost.add(score, len(idx))
-        samples[start:start + len(idx)] = x.cpu().numpy()
+        samples[start:start + len(idx)] = normalisation.to_brightness(x).cpu().numpy()
         np.add.at(wall, idx, (time.perf_counter() - started) / len(idx))  # each pair's share
     return samples.reshape(n_sys, n_samples, size, size), wall, taken
 

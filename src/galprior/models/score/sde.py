@@ -9,7 +9,8 @@ so that p_t(x) = p_0 * N(0, sigma(t)^2 1) and p_1 ~ N(0, sigma_max^2 1).
 
 ``sigma_max`` follows Song & Ermon 2020 (Technique 1) as the paper does (sec. 3: 263.4
 for PROBES): the largest Euclidean distance between two training images
-(:func:`largest_pairwise_distance`). ``sigma_min`` is a setting (paper 1e-4, "roughly the
+(:func:`largest_pairwise_distance`), or the value of ``adam.score_model.sigma_max`` (the
+paper preset: 263.4). ``sigma_min`` is a setting (paper 1e-4, "roughly the
 scale of the smallest details"); see the config schema for ours.
 
 The number of reverse-time steps follows Technique 2 of Song & Ermon (app. B, eq. 21-22):

@@ -145,14 +145,16 @@ def _log_block(run: _Run, losses: list[float], val: Tensor, lr: float) -> None:
 def fit_score_model(train_images: np.ndarray, val_images: np.ndarray, architecture: dict,
                     sigma_min: float, sigma_max: float, config: ScoreTrainingConfig,
                     checkpoint_dir: str | os.PathLike, seed: int,
-                    device: torch.device | str = "cpu") -> tuple[ScoreUNet, pd.DataFrame]:
-    """Train eps_theta on ``train_images`` (N, H, W); returns the EMA model (CPU) and the history.
+                    device: torch.device | str = "cpu",
+                    normalisation: str = "unit_peak") -> tuple[ScoreUNet, pd.DataFrame]:
+    """Train eps_theta on ``train_images`` (N, H, W) in the units of ``normalisation``;
+    returns the EMA model (CPU) and the history.
 
     Resumes from ``checkpoint_dir/last.pt`` when it exists (same hyper-parameters).
     """
     torch.manual_seed(seed)  # weight initialisation
     model = ScoreUNet(image_size=train_images.shape[-1], sigma_min=sigma_min, sigma_max=sigma_max,
-                      **architecture).to(device)
+                      normalisation=normalisation, **architecture).to(device)
     run = _Run(model, EMA(model, config.ema_decay), torch.optim.Adam(model.parameters(), lr=config.lr),
                torch.Generator().manual_seed(seed), seed)
     state = load_checkpoint(checkpoint_dir)
