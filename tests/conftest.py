@@ -8,9 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
 
 from galprior.config import schema_defaults
+from galprior.data.des import DES_BANDS
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +112,87 @@ def paper_inputs():
     catalogue and cutouts, a PROBES file); a dry run (``snakemake -n``) only needs them to
     exist. (The COSMOS samples are downloaded by the workflow.)"""
     return _paper_inputs
+
+
+# -- small files in the published formats of the real inputs (written by the tests) ---------
+
+def probes_galaxy_image(size: int, peak: float, rng: np.random.Generator, background: float = 0.02) -> np.ndarray:
+    """A Legacy-Surveys-like cut-out in nanomaggies: an inclined exponential disc with a bulge
+    (peak above the 5.5 clip of Smith et al.), sky noise, at a random centre offset."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2 - rng.uniform(-2, 2, size=2)[:, None, None]
+    q, angle = rng.uniform(0.4, 1.0), rng.uniform(0, np.pi)
+    u = xx * np.cos(angle) + yy * np.sin(angle)
+    v = (-xx * np.sin(angle) + yy * np.cos(angle)) / q
+    r = np.hypot(u, v)
+    image = peak * (0.7 * np.exp(-r / (size / 10)) + 0.3 * np.exp(-(r / (size / 40)) ** 0.5 * 3))
+    return (image + background * rng.normal(size=image.shape)).astype(np.float32)
+
+
+def write_probes_folder(folder, n_galaxies: int, size: int, seed: int = 0, n_extname: int = 2):
+    """PROBES cut-outs in the published format written by the tests: <galaxy>_<band>.fits (g and r,
+    image in the primary HDU, as Smith et al.'s get_probes.sh fetches them), and the last
+    ``n_extname`` galaxies as one file <galaxy>.fits with one HDU per band (EXTNAME = band)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n_galaxies):
+        name = f"PROBES_{i:04d}"
+        g, r = (probes_galaxy_image(size, rng.uniform(3, 30), rng) for _ in range(2))
+        if i >= n_galaxies - n_extname:
+            fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(g, name="G"), fits.ImageHDU(r, name="R")]).writeto(
+                folder / f"{name}.fits")
+        else:
+            fits.PrimaryHDU(g).writeto(folder / f"{name}_g.fits")
+            fits.PrimaryHDU(r).writeto(folder / f"{name}_r.fits")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def write_probes():
+    """:func:`write_probes_folder`, for tests."""
+    return write_probes_folder
+
+
+def _header(east_left: bool, n: int) -> fits.Header:
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [70.0, -50.0]
+    wcs.wcs.crpix = [(n + 1) / 2, (n + 1) / 2]
+    scale = 0.263 / 3600
+    wcs.wcs.cdelt = [-scale if east_left else scale, scale]
+    return wcs.to_header()
+
+
+def _galaxy(n: int, e1_sky: float, e2_sky: float, east_left: bool) -> np.ndarray:
+    """An elliptical Gaussian whose sky-frame distortion is (e1_sky, e2_sky)."""
+    y, x = np.mgrid[0:n, 0:n] - (n - 1) / 2
+    if east_left:
+        x = -x  # sky x (east) points to decreasing pixel x
+    e = np.hypot(e1_sky, e2_sky)
+    theta = 0.5 * np.arctan2(e2_sky, e1_sky)
+    a2, b2 = 9.0 * (1 + e), 9.0 * (1 - e)  # (a²-b²)/(a²+b²) = e
+    u, v = np.cos(theta) * x + np.sin(theta) * y, -np.sin(theta) * x + np.cos(theta) * y
+    return np.exp(-0.5 * (u**2 / a2 + v**2 / b2))
+
+
+def _write_des_files(tmp_path, east_left: bool):
+    """A small im3shape catalogue and per-band cutouts (elliptical Gaussians) under ``tmp_path``."""
+    rows = [(11, 70.0, -50.0, 0.3, 0.2, 35.0), (12, 70.1, -50.1, -0.1, 0.4, 25.0),
+            (13, 70.2, -50.2, 0.2, 0.1, 12.0), (14, 70.3, -50.3, np.nan, 0.1, 50.0),
+            (15, 70.4, -50.4, 0.1, -0.2, 40.0)]
+    table = Table(rows=rows, names=["coadd_objects_id", "ra", "dec", "e1", "e2", "snr_w"])
+    table.write(tmp_path / "im3shape.fits")
+    cutouts = tmp_path / "cutouts"
+    cutouts.mkdir()
+    for ident, _, _, e1, e2, _ in rows:
+        if ident == 15:
+            continue  # no cutouts at all: skipped
+        for band in DES_BANDS:
+            image = _galaxy(61, e1, e2, east_left) if np.isfinite(e1) else np.zeros((61, 61))
+            fits.PrimaryHDU(image, header=_header(east_left, 61)).writeto(cutouts / f"{ident}_{band}.fits")
+    return tmp_path / "im3shape.fits", cutouts
+
+
+@pytest.fixture(scope="session")
+def write_des_files():
+    """``write(tmp_path, east_left)`` -> (catalogue path, cutout folder) of a small real-DES-format set."""
+    return _write_des_files

@@ -42,8 +42,9 @@ def prior_samples_figure(samples: np.ndarray, training: np.ndarray, moments: pd.
         show_image(fig.add_subplot(grid[0, i]), samples[i], "prior sample" if i == 0 else None)
         show_image(fig.add_subplot(grid[1, i]), training[i], "training galaxy" if i == 0 else None)
     quantities = list(moments["quantity"])
+    bottom = grid[2, :].subgridspec(1, len(quantities))  # one panel per quantity, whatever n
     for k, q in enumerate(quantities):
-        ax = fig.add_subplot(grid[2, k * n // len(quantities):(k + 1) * n // len(quantities)])
+        ax = fig.add_subplot(bottom[0, k])
         row = moments.set_index("quantity").loc[q]
         for j, (who, colour) in enumerate((("samples", "C0"), ("training", "C1"))):
             lo, mid, hi = row[f"{who}_q25"], row[f"{who}_q50"], row[f"{who}_q75"]

@@ -80,6 +80,7 @@ class SdeSettings:
     predictor_corrector: dict[str, float]
     imex_euler_maruyama: dict[str, Any]
     max_batch: int
+    stability_refinement: bool = True
 
     def __post_init__(self) -> None:
         unknown = [s for s in [*self.solvers, self.map_lens_solver] if s not in SOLVERS]
@@ -154,12 +155,15 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
                    source_parameters: np.ndarray, observations: np.ndarray, noise_sigma: np.ndarray,
                    solver: str, n_steps: int, n_samples: int, max_batch: int, seed: int,
                    device: torch.device | str = "cpu", cost: SamplingCost | None = None,
+                   stability_refinement: bool = True,
                    **options) -> tuple[np.ndarray, np.ndarray, int]:
     """``n_samples`` posterior samples of each of S systems.
 
-    The largest eigenvalue of A^T A of each batch (power iteration) is passed to an
-    explicit solver as ``stiffness``, which refines its grid where the likelihood step would
-    be unstable (``solvers`` module docstring); the implicit solver needs none. With
+    With ``stability_refinement`` (beyond the paper), the largest eigenvalue of A^T A of each
+    batch (power iteration) is passed to an explicit solver as ``stiffness``, which refines its
+    grid where the likelihood step would be unstable (``solvers`` module docstring); the
+    implicit solver needs none. Without it every solver takes exactly ``n_steps`` (the paper's
+    N uniform Euler-Maruyama steps). With
     ``cost``, the network evaluations and operator applications per sample are added to it.
 
     ``observations`` and ``noise_sigma`` are in the image's brightness unit; the sampling runs
@@ -189,7 +193,8 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
                                          normalisation)
         score = PosteriorScore(model, op, y, sigma_n)
         # the implicit solver needs no stability refinement: skip the power iteration
-        stiffness = None if solver in LIKELIHOOD_SPLIT_SOLVERS else float(largest_eigenvalue(op).max())
+        refine = stability_refinement and solver not in LIKELIHOOD_SPLIT_SOLVERS
+        stiffness = float(largest_eigenvalue(op).max()) if refine else None
         noise = float(sigma_n.min())
         taken = max(taken, steps_taken(solver, model.sde, n_steps, stiffness, noise, **options))
         x = solve(solver, score.prior, model.sde, (len(idx), size, size), n_steps, generator=generator,
@@ -252,7 +257,8 @@ def sample_mocks(model: ScoreUNet, mocks: ScoreLensSet, settings: SdeSettings, s
     samples, wall, taken = sample_sources(
         model, score_simulator(mocks, device=device), np.asarray(lens_parameters), np.asarray(source_parameters),
         mocks.observations, mocks.noise_sigma, solver, n_steps, settings.n_samples, settings.max_batch,
-        seed, device=device, cost=cost, **settings.options(solver))
+        seed, device=device, cost=cost, stability_refinement=settings.stability_refinement,
+        **settings.options(solver))
     if taken != n_steps:
         logger.info("%s took %d steps (%d requested) to keep the likelihood step stable", solver, taken, n_steps)
     requested, n_steps = n_steps, taken
