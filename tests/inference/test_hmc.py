@@ -160,3 +160,16 @@ def test_position_angle_diagnostics_ignore_the_wrap_around():
     np.testing.assert_allclose(r_hat, r_hat_true, rtol=1e-6)
     _, ess_raw = chain_diagnostics(stored)
     assert abs(ess_raw[1] - ess_true[1]) > 0.2 * ess_true[1]
+
+
+def test_three_samples_are_enough_to_sample(tiny_system, default_prior, hmc_config):
+    """Fewer than 4 samples (the paper-smoke preset's count): sampling and its diagnostics run
+    (Pyro's own MCMC.diagnostics() refuses split R-hat below 4 samples); our R-hat is NaN there."""
+    image, truth, sim, decoder, prior = tiny_system
+    post = FlatPosterior(image + 0.01 * torch.randn(image.shape, generator=torch.Generator().manual_seed(1)),
+                         0.01, sim, decoder, prior, default_prior)
+    result = sample_posterior(post, post.to_theta(truth)[0],
+                              hmc_config(sampler="nuts", num_warmup=2, num_samples=3, max_tree_depth=3))
+    assert result.theta.shape == (1, 3, post.dim) and np.isfinite(result.theta).all()
+    r_hat, _ = chain_diagnostics(result.theta)
+    assert np.isnan(r_hat).all()

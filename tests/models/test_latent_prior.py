@@ -46,3 +46,16 @@ def test_save_load_round_trip(tmp_path, tiny_vae, blobs):
     assert latent_prior_distribution(loaded.mean, loaded.covariance).sample().shape == (4,)
     with pytest.raises(FileNotFoundError, match="nothing.npz"):
         load_latent_prior(tmp_path / "nothing.npz")
+
+
+def test_fewer_images_than_latent_dimensions_give_a_float32_usable_prior():
+    """3 encoder means in 64 dimensions (the paper-smoke preset): the covariance has rank 2;
+    the jitter must make it positive definite in float32 too, where the source model uses it."""
+    from galprior.models.vae.latent_prior import latent_prior_distribution
+
+    rng = np.random.default_rng(0)
+    means = rng.normal(size=(3, 64))
+    fixed, jitter = make_positive_definite(9.0 * np.cov(means, rowvar=False))
+    assert jitter > 0
+    distribution = latent_prior_distribution(means.mean(axis=0), fixed)  # float32 Cholesky
+    assert np.isfinite(float(distribution.log_prob(distribution.mean)))

@@ -23,7 +23,7 @@ rule prepare_galaxies:
         source="simulated|cosmos",
         product="chianese|lanusse",
         shard=r"\d+",
-    threads: config["galaxies"]["simulated"]["workers"]
+    threads: lambda wildcards: config["galaxies"]["simulated"]["workers"] if wildcards.source == "simulated" else 1
     resources:
         **rule_resources("prepare_galaxies"),
     conda:

@@ -270,7 +270,9 @@ def _run_chain(posterior: FlatPosterior, start: Tensor, inverse_mass_matrix: Ten
         start = pilot_samples[-1]
     mcmc, kernel, counts, warmup_calls = _mcmc(potential, start, inverse_mass_matrix, config, config.num_samples)
     samples = mcmc.get_samples()[SITE].detach().cpu().numpy()
-    divergences = len(mcmc.diagnostics()["divergences"]["chain 0"])
+    # the kernel's record of divergent transitions, which MCMC keeps per chain; its public
+    # MCMC.diagnostics() would also compute split R-hat, which Pyro refuses below 4 samples
+    divergences = len(mcmc._diagnostics[0]["divergences"])
     evals = np.diff(np.asarray([warmup_calls] + counts))
     log.info("chain %d: %d samples, %.1f gradient evaluations per sample (%d before sampling), %d divergences, "
              "step size %.3g", chain, len(samples), float(np.mean(evals)), warmup_calls, divergences,
@@ -317,7 +319,12 @@ def sample_posterior(posterior: FlatPosterior, theta_map: Tensor, config: HmcCon
 
 
 def chain_diagnostics(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split R-hat and effective sample size (summed over chains) of samples (C, N, P) -> (P,), (P,)."""
+    """Split R-hat and effective sample size (summed over chains) of samples (C, N, P) -> (P,), (P,).
+
+    Both are NaN (undefined) below 4 samples per chain: split R-hat needs two halves of at
+    least 2 samples."""
+    if np.shape(samples)[1] < 4:
+        return np.full(np.shape(samples)[-1], np.nan), np.full(np.shape(samples)[-1], np.nan)
     x = torch.as_tensor(samples, dtype=torch.float64)
     ess = effective_sample_size(x, chain_dim=0, sample_dim=1).numpy()
     r_hat = split_gelman_rubin(x, chain_dim=0, sample_dim=1).numpy()

@@ -186,10 +186,7 @@ def sample_mocks(mocks: MockLensSet, map_result: MapResultSet, source: SourceMod
             [parameter_matrix(values, LENS_PARAMETER_NAMES + SOURCE_PARAMETER_NAMES),
              np.asarray(values["latent"], np.float64)], axis=-1,
         ).reshape(n_chains, n_samples, -1)
-        if n_samples >= 4:  # split R-hat needs two halves of >= 2 samples
-            r_hat, ess = chain_diagnostics(unwrapped_for_diagnostics(physical, names))
-        else:
-            r_hat = ess = np.full(physical.shape[-1], np.nan)
+        r_hat, ess = chain_diagnostics(unwrapped_for_diagnostics(physical, names))
         results[s, level] = (physical, r_hat, ess, out)
         logger.info("system %d level %d: %.0f s, %.1f gradients/sample, min ESS %.0f, "
                     "divergences %s", s, level, out.wall_time, out.grad_evals.mean(),

@@ -8,7 +8,8 @@ by 3) so that the prior is broad enough to cover sources unlike the training set
 Positive definiteness: the sample covariance is singular when there are no more
 images than latent dimensions, or when the VAE leaves some latent directions unused.
 :func:`fit_latent_prior` therefore checks the scaled covariance with a Cholesky
-factorisation and, if that fails, adds ``jitter * mean(diag(C)) * I``, multiplying
+factorisation (in float64 and in float32, the precision the source model uses) and, if that
+fails, adds ``jitter * mean(diag(C)) * I``, multiplying
 ``jitter`` by 10 until it succeeds; the jitter added is returned in the metadata
 (``0.0`` when none was needed).
 
@@ -59,7 +60,8 @@ def encode_means(model: VAE, images: np.ndarray, batch_size: int = 256) -> np.nd
 
 
 def make_positive_definite(covariance: np.ndarray, jitter: float = 1e-10, max_tries: int = 12) -> tuple[np.ndarray, float]:
-    """Symmetrise ``covariance``; add growing diagonal jitter until Cholesky succeeds.
+    """Symmetrise ``covariance``; add growing diagonal jitter until Cholesky succeeds, in
+    float64 and in float32 (the precision of :func:`latent_prior_distribution`).
 
     Returns the matrix and the jitter added (relative to the mean diagonal; 0 if none).
     """
@@ -67,11 +69,15 @@ def make_positive_definite(covariance: np.ndarray, jitter: float = 1e-10, max_tr
     scale = float(np.mean(np.diag(covariance))) or 1.0
     added = 0.0
     for _ in range(max_tries):
+        candidate = covariance + added * scale * np.eye(len(covariance))
         try:
-            np.linalg.cholesky(covariance + added * scale * np.eye(len(covariance)))
-            return covariance + added * scale * np.eye(len(covariance)), added
+            np.linalg.cholesky(candidate)
+            _, info = torch.linalg.cholesky_ex(torch.as_tensor(candidate, dtype=torch.float32))
+            if int(info) == 0:
+                return candidate, added
         except np.linalg.LinAlgError:
-            added = jitter if added == 0.0 else added * 10.0
+            pass
+        added = jitter if added == 0.0 else added * 10.0
     raise np.linalg.LinAlgError(f"covariance not positive definite even with relative jitter {added:g}")
 
 
