@@ -8,7 +8,7 @@ from galprior.models import checkpoint
 from galprior.models.training import EarlyStopping
 from galprior.models.vae import VAE
 from galprior.models.vae.network import images_to_tensor
-from galprior.models.vae.training import evaluate, fit_vae, train_epoch, vae_history_frame
+from galprior.models.vae.training import evaluate, fit_vae, image_view, train_epoch, vae_history_frame
 
 from galprior.config import schema_defaults
 
@@ -18,20 +18,31 @@ TRAINING = {k: v for k, v in _VAE["training"].items() if k != "epochs"}
 
 
 def test_training_steps_increase_elbo_on_fixed_batch(tiny_vae, blobs):
-    x = images_to_tensor(blobs[:16], 16)
+    x = [images_to_tensor(blobs[:16], 16)]  # one batch of 16
     optimizer = torch.optim.Adam(tiny_vae.parameters(), lr=1e-2, betas=(0.5, 0.999))
-    before = evaluate(tiny_vae, x, 16, seed=3)
+    before = evaluate(tiny_vae, x, seed=3)
     gen = torch.Generator().manual_seed(0)
     for _ in range(15):
-        train_epoch(tiny_vae, optimizer, x, 16, gen)
-    assert evaluate(tiny_vae, x, 16, seed=3) > before
+        train_epoch(tiny_vae, optimizer, x, gen)
+    assert evaluate(tiny_vae, x, seed=3) > before
 
 
 def test_evaluate_is_reproducible_and_leaves_global_rng_alone(tiny_vae, blobs):
-    x = images_to_tensor(blobs, 16)
+    x = image_view(blobs, 16).stream(8)
     state = torch.get_rng_state()
-    assert evaluate(tiny_vae, x, 8, seed=1) == evaluate(tiny_vae, x, 8, seed=1)
+    assert evaluate(tiny_vae, x, seed=1) == evaluate(tiny_vae, x, seed=1)
     assert torch.equal(state, torch.get_rng_state())
+
+
+def test_image_view_checks_shape_and_adds_the_channel_axis(blobs):
+    with pytest.raises(ValueError, match="shape"):
+        image_view(blobs[:, :8, :8], 16)
+    batch = next(iter(image_view(blobs, 16).stream(5)))
+    assert batch["images"].shape == (5, 1, 16, 16) and batch["images"].dtype == torch.float32
+    bad = blobs.copy()
+    bad[3, 2, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        list(image_view(bad, 16).stream(5))
 
 
 def test_images_to_tensor_checks_shape():

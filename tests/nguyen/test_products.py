@@ -105,3 +105,48 @@ def test_figures_draw_from_an_evaluation(tmp_path):
     }.items():
         fig.savefig(tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def _store_arrays(path):
+    """Every array and attribute of a store (without its write time)."""
+    import zarr
+
+    root = zarr.open_group(str(path), mode="r")
+    arrays = {name: root[name][...] for name in root.array_keys()}
+    attrs = {k: v for k, v in root.attrs.items() if k != "created"}
+    return arrays, attrs
+
+
+def _synthetic_shard(first: int, n: int, seed: int) -> BlendSet:
+    rng = np.random.default_rng(seed)
+    image = lambda: rng.gamma(2.0, 10.0, (n, 2, 5, 5)).astype(np.float32)  # noqa: E731
+    attrs = dict(survey="des", split="train", bands=["g", "r"], pixel_scale=0.26, mag_band="r", ellipticity_band="r",
+                 normalisation_beta=2.5, band_scale=None, catalogue="embedded", shard=seed, seed=9)
+    return BlendSet(blend=image(), isolated=image(), clean=image(), e_moments=rng.normal(size=(n, 2)).astype(np.float32),
+                    e_catalogue=rng.normal(size=(n, 2)).astype(np.float32), n_sources=np.ones(n, np.int16),
+                    magnitude=np.full(n, 22, np.float32), redshift=np.ones(n, np.float32),
+                    index=np.arange(first, first + n), attrs=attrs)
+
+
+def test_shard_by_shard_merge_writes_the_stores_of_the_whole_set_merge(tmp_path):
+    """Shards of 300 and 270 blends (chunks of 256 cross shard ends), given out of order."""
+    from galprior.data.blends import merge_blend_stores
+
+    train = [_synthetic_shard(300, 270, 1), _synthetic_shard(0, 300, 0)]
+    val = [_synthetic_shard(0, 40, 2), _synthetic_shard(40, 0, 3)]  # an empty shard too
+    paths = {}
+    for name, shards in (("train", train), ("val", val)):
+        paths[name] = [shard.save(tmp_path / f"{name}{k}.zarr", seed=9) for k, shard in enumerate(shards)]
+    whole_train, whole_val = merge_blend_shards([BlendSet.load(p) for p in paths["train"]],
+                                                [BlendSet.load(p) for p in paths["val"]])
+    whole_train.save(tmp_path / "old_train.zarr", seed=whole_train.attrs.get("seed"))
+    whole_val.save(tmp_path / "old_val.zarr", seed=whole_val.attrs.get("seed"))
+    merge_blend_stores([BlendSet.open(p) for p in paths["train"]], [BlendSet.open(p) for p in paths["val"]],
+                       tmp_path / "new_train.zarr", tmp_path / "new_val.zarr")
+    for split in ("train", "val"):
+        old, new = _store_arrays(tmp_path / f"old_{split}.zarr"), _store_arrays(tmp_path / f"new_{split}.zarr")
+        assert old[1] == new[1]  # attributes, the eq. 9 constants among them, bit for bit
+        assert old[0].keys() == new[0].keys()
+        for name in old[0]:
+            np.testing.assert_array_equal(old[0][name], new[0][name], err_msg=name)
+    assert list(BlendSet.open(tmp_path / "new_train.zarr").read("index")) == list(range(570))

@@ -24,7 +24,8 @@ n_steps = settings.n_steps(options["solver"], model.image_size**2, model.sde.sig
 samples = sample_prior(model, options["n_samples"], options["solver"], n_steps, snakemake.params.seed,
                        settings.max_batch, resolve_device(snakemake.params.device),
                        **settings.options(options["solver"]))
-stamps = GalaxySet.load(snakemake.input.train).images[:options["n_samples"]]
+train = GalaxySet.open(snakemake.input.train)  # only the first n_samples stamps are read
+stamps = train.read("images", slice(0, options["n_samples"]))
 training, _ = training_sets(stamps, stamps[:1], snakemake.params.source_size, {"directory": None}, 1)
 moment_comparison(samples, training).to_csv(snakemake.output.moments, index=False)
 ScorePriorSampleSet(samples=samples, training=training,

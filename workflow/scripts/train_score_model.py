@@ -11,16 +11,14 @@ import torch  # noqa: E402
 torch.set_num_threads(snakemake.threads)
 
 from galprior.device import resolve_device  # noqa: E402
-from galprior.models.score.products import train_score_prior, training_sets  # noqa: E402
+from galprior.models.score.products import train_score_prior_on_galaxies  # noqa: E402
 from galprior.store import GalaxySet  # noqa: E402
 
 options = snakemake.params.score_model
-train, val = training_sets(GalaxySet.load(snakemake.input.train).images, GalaxySet.load(snakemake.input.val).images,
-                           snakemake.params.source_size, snakemake.params.probes,
-                           options["training"]["n_validation"])
-history = train_score_prior(train, val, sigma_min=options["sigma_min"], architecture=options["architecture"],
-                            training=options["training"], seed=snakemake.params.seed,
-                            checkpoint_dir=snakemake.params.checkpoint_dir,
-                            model_dir=Path(snakemake.output.weights).parent,
-                            device=resolve_device(snakemake.params.device))
+history = train_score_prior_on_galaxies(  # the stores opened lazily: images streamed chunk by chunk
+    GalaxySet.open(snakemake.input.train), GalaxySet.open(snakemake.input.val),
+    source_size=snakemake.params.source_size, probes=snakemake.params.probes,
+    sigma_min=options["sigma_min"], architecture=options["architecture"], training=options["training"],
+    seed=snakemake.params.seed, checkpoint_dir=snakemake.params.checkpoint_dir,
+    model_dir=Path(snakemake.output.weights).parent, device=resolve_device(snakemake.params.device))
 history.to_csv(snakemake.output.history, index=False)
