@@ -132,3 +132,12 @@ def test_writer_leaves_nothing_when_the_count_is_wrong_or_a_part_does_not_fit(tm
         with GalaxySet.writer(tmp_path / "out.zarr", 10, template=reader, attrs=reader.attrs) as out:
             raise RuntimeError("killed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.zarr"]  # no store, no temporary
+
+
+def test_an_array_as_attribute_is_read_once_and_kept(store):
+    _corrupt_chunks(store, "noiseless")
+    reader = GalaxySet.open(store)
+    assert reader.images is reader.images and reader.images.shape == (600, 4, 4)
+    assert reader.pixel_scale.dtype == np.float32
+    with pytest.raises(AttributeError, match="has no attribute 'imgs'"):
+        reader.imgs

@@ -78,7 +78,7 @@ class ArraySource:
     def __init__(self, arrays: dict[str, Any], chunk_length: int = ENTRY_CHUNK):
         if not arrays:
             raise ValueError("ArraySource needs at least one array")
-        lengths = {name: len(value) for name, value in arrays.items()}
+        lengths = {name: value.shape[0] if hasattr(value, "shape") else len(value) for name, value in arrays.items()}
         if len(set(lengths.values())) != 1:
             raise ValueError(f"ArraySource: arrays of different lengths {lengths}")
         if chunk_length < 1:

@@ -326,6 +326,10 @@ class StoreReader:
     The layout's own value checks (e.g. non-negative noise variances) run where a
     dataclass is built (:meth:`entries`, :meth:`load`).
 
+    For code written against the dataclass (figures, mock lenses from a test split), an
+    array's name as an attribute (``reader.images``) reads that whole array once and
+    keeps it: such a rule reads only the arrays it uses. Training loops stream instead.
+
     Attributes:
         layout: the :class:`Store` subclass.
         path: the store's folder.
@@ -339,7 +343,17 @@ class StoreReader:
         self.attrs = {k: v for k, v in attrs.items() if k not in _MACHINE_ATTRS}
         self._specs = {spec.name: spec for spec in layout.SPEC}
         self._properties: pd.DataFrame | None = None
+        self._kept: dict[str, np.ndarray] = {}
         self._length = self._check_metadata()
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """``reader.<array>``: the whole array, read on first use and kept."""
+        if name.startswith("_") or name not in self.__dict__.get("_specs", {}):
+            raise AttributeError(f"{type(self).__name__} of layout "
+                                 f"{getattr(self.__dict__.get('layout'), 'LAYOUT', '?')!r} has no attribute {name!r}")
+        if name not in self._kept:
+            self._kept[name] = self.read(name)
+        return self._kept[name]
 
     def __repr__(self) -> str:
         return f"<{self.layout.__name__} reader of {self.path} ({len(self)} entries)>"

@@ -61,7 +61,7 @@ def train_score_prior(train: np.ndarray, val: np.ndarray, *, sigma_min: float, a
     """
     sigma_max = largest_pairwise_distance(train)
     logger.info("sigma_max = %.3f (largest pairwise distance of %d training images; paper 263.4 "
-                "for PROBES 256^2), sigma_min = %g", sigma_max, len(train), sigma_min)
+                "for PROBES 256^2), sigma_min = %g", sigma_max, train.shape[0], sigma_min)
     model, history = fit_score_model(train, val, architecture, sigma_min, sigma_max,
                                      ScoreTrainingConfig(**training), checkpoint_dir, seed, device)
     save_model(model, Path(model_dir))

@@ -80,14 +80,14 @@ def largest_pairwise_distance(images: np.ndarray | Tensor, chunk: int = 512) -> 
 
     Computed block against block, ``chunk`` images at a time, so that memory holds two
     blocks: ``images`` may be an array, a tensor or a Zarr array (a training set streamed
-    from disk), anything with ``len`` and slicing along the first axis.
+    from disk), anything with a shape and slicing along the first axis.
 
     Parameters
     ----------
     images: (N, ...) training images; flattened per image.
     chunk: images per block of the distance matrix (memory).
     """
-    n = len(images)
+    n = images.shape[0] if hasattr(images, "shape") else len(images)
     if n < 2:
         raise ValueError(f"need at least two training images to estimate sigma_max, got {n}")
 

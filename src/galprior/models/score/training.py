@@ -177,11 +177,11 @@ def fit_score_model(train_images: np.ndarray, val_images: np.ndarray, architectu
         run.restore(state, checkpoint_dir)
         logger.info("resumed training at step %d from %s", run.step, checkpoint_dir)
     stream = EntryView.of_arrays(images=train_images).stream(
-        config.batch_size, shuffle=True, seed=seed, drop_last=len(train_images) >= config.batch_size)
+        config.batch_size, shuffle=True, seed=seed, drop_last=train_images.shape[0] >= config.batch_size)
     batches = _batches_from(stream, run.step)
     val = torch.as_tensor(np.asarray(val_images[:config.n_validation]), dtype=torch.float32).to(device)
     logger.info("training the score model (%d weights) on %d images of %dx%d for %d steps",
-                sum(p.numel() for p in model.parameters()), len(train_images), *train_images.shape[1:],
+                sum(p.numel() for p in model.parameters()), *train_images.shape,
                 config.steps)
     bar = tqdm(total=config.steps, initial=run.step, desc="DSM steps")
     losses: list[float] = []
