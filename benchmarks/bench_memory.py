@@ -23,6 +23,11 @@ the 10x peak, and the seconds the run took. What grows with the data must not gr
 peak: from 10x to 100x it may grow by at most 1.5x (``--max-ratio``); the script exits
 with status 1 when a rule exceeds it. docs/memory.md records a run of it.
 
+``--paper-steps`` adds what the data do not set: the peak of one training step of each
+paper-preset network (``config/presets/paper.yaml``: architecture and batch size) on the
+CPU, in a fresh process each -- an upper bound of a GPU job's host memory, whose
+activations live on the device.
+
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_memory.py [--rules merge_blends ...]
 [--scales 1 10 100] [--scratch /tmp/galprior-bench-memory] [--keep]``
 (about 10 minutes on one core for every rule at the three scales; the scratch folder
@@ -238,6 +243,62 @@ def run(rule: str, folder: Path) -> None:
         raise ValueError(f"unknown rule {rule!r}; expected one of {sorted(SMALL)}")
 
 
+# -- one step of the paper's networks ---------------------------------------------------------------
+
+PAPER_MODELS = ("train_deblender_vae", "train_flow_vae", "train_score_model", "train_vae")
+
+
+def paper_step(model_name: str) -> None:
+    """One training step of the paper preset's network for ``model_name``, on the CPU."""
+    import torch
+
+    from galprior.config import load_config
+
+    config = load_config(REPO / "config" / "config.yaml", REPO / "config" / "presets" / "paper.yaml", check=False)
+    torch.manual_seed(SEED)
+    if model_name == "train_deblender_vae":
+        from galprior.models.deblender.network import DeblenderVAE, beta_vae_loss
+
+        nguyen = config["nguyen"]
+        pixels = nguyen["blends"]["stamp_pixels"]
+        model = DeblenderVAE(bands=6, stamp_pixels=pixels, latent_dim=nguyen["vae"]["latent_dim"])
+        x = torch.rand(nguyen["training"]["batch_size"], 6, pixels, pixels)
+        recon, mu, log_var = model(x)
+        loss = beta_vae_loss(recon, x, mu, log_var, nguyen["vae"]["beta"])[0].mean()
+    elif model_name == "train_flow_vae":
+        from galprior.models.flowvae.network import FlowVAE
+
+        lanusse = config["lanusse"]
+        size, batch = lanusse["image_size"], lanusse["vae"]["training"]["batch_size"]
+        model = FlowVAE(image_size=size, **lanusse["vae"]["architecture"])
+        psf = torch.zeros(batch, 64, 64)
+        psf[:, 32, 32] = 1.0
+        loss = model.loss(torch.randn(batch, size, size) * 0.01, psf, torch.full((batch, size, size), 1e-4 * size**2))
+        loss = loss["loss"].mean()
+    elif model_name == "train_score_model":
+        from galprior.models.score.loss import dsm_loss
+        from galprior.models.score.network import ScoreUNet
+
+        adam = config["adam"]
+        score = adam["score_model"]
+        size = adam["source_size"]
+        model = ScoreUNet(image_size=size, sigma_min=score["sigma_min"], sigma_max=100.0, **score["architecture"])
+        loss = dsm_loss(model, torch.rand(score["training"]["batch_size"], size, size))
+    elif model_name == "train_vae":
+        from galprior.models.vae import VAE
+
+        vae = config["chianese"]["vae"]
+        model = VAE(**vae["architecture"])
+        size = vae["architecture"]["image_size"]
+        loss = -model.elbo(torch.rand(vae["training"]["batch_size"], 1, size, size), None,
+                           vae["training"]["n_latent_samples"]).mean()
+    else:
+        raise ValueError(f"unknown network {model_name!r}; expected one of {PAPER_MODELS}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    loss.backward()
+    optimizer.step()
+
+
 # -- the harness ----------------------------------------------------------------------------------
 
 def _child(args: list[str]) -> dict:
@@ -257,7 +318,9 @@ def main() -> None:
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/galprior-bench-memory"))
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--max-ratio", type=float, default=1.5, help="largest allowed peak(100x) / peak(10x)")
-    parser.add_argument("--child", choices=["build", "run"], help=argparse.SUPPRESS)
+    parser.add_argument("--paper-steps", action="store_true",
+                        help="also one training step of each paper-preset network (CPU)")
+    parser.add_argument("--child", choices=["build", "run", "paper"], help=argparse.SUPPRESS)
     parser.add_argument("--rule", help=argparse.SUPPRESS)
     parser.add_argument("--entries", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -269,6 +332,11 @@ def main() -> None:
         folder = args.scratch / f"{args.rule}-{args.entries}"
         if args.child == "build":
             build(args.rule, folder, args.entries)
+        elif args.child == "paper":
+            import torch
+
+            torch.set_num_threads(1)
+            paper_step(args.rule)
         else:
             import torch
 
@@ -302,6 +370,11 @@ def main() -> None:
         print(f"{rule:<22} {scale:>5} {n:>8} {peak:>12.0f} {ratio:>7.2f} {seconds:>7.1f}")
         if scale == 100 and ten and ratio > args.max_ratio:
             failed.append(f"{rule}: {ratio:.2f}")
+    if args.paper_steps:
+        print(f"\n{'paper network, one step':<28} {'peak RSS MB':>12} {'s':>7}")
+        for name in PAPER_MODELS:
+            report = _child(["--child", "paper", "--rule", name, "--entries", "0", "--scratch", str(args.scratch)])
+            print(f"{name:<28} {report['peak_mb']:>12.0f} {report['seconds']:>7.1f}", flush=True)
     if failed:
         print(f"peak at 100x above {args.max_ratio} x the 10x peak: {', '.join(failed)}", file=sys.stderr)
         sys.exit(1)

@@ -26,8 +26,8 @@ order of an epoch depends on the seed and the epoch, so a run resumed from a che
 -- after epoch ``k``, or at batch ``b`` of an epoch (``start_batch``, the step-counted
 score-model loop) -- replays the order the uninterrupted run used.
 
-Memory: ``buffer_chunks`` chunks of the arrays read (default 4 x 256 entries), plus one
-batch. Batches leave as float32 torch tensors (integer arrays keep their type), one at a
+Memory: ``buffer_chunks`` chunks of the arrays read (default 4 x 256 entries, read into
+one array per name and never copied whole), plus a batch or two. Batches leave as float32 torch tensors (integer arrays keep their type), one at a
 time on ``device``; every batch also holds ``index``, the entries' positions in the
 source (a CPU int64 tensor), so that per-entry values kept in memory (labels, latents,
 conditions) can be looked up.
@@ -188,14 +188,23 @@ class MinibatchStream:
             parts.append(index if perm is None else index[perm])
         return np.concatenate(parts)
 
-    def _read(self, ranges: list[tuple[int, int]], perm: np.ndarray | None, cut: int) -> Batch:
+    def _read(self, ranges: list[tuple[int, int]]) -> Batch:
+        """The arrays of the chunks ``ranges``, in that order, one allocation per array."""
         source = self.view.source
-        data = {name: np.concatenate([source.read(name, slice(a, b)) for a, b in ranges])
-                for name in self.view.names}
-        data["index"] = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in ranges])
-        if perm is not None:
-            data = {name: value[perm] for name, value in data.items()}
-        return {name: value[cut:] for name, value in data.items()} if cut else data
+        size = sum(b - a for a, b in ranges)
+        data: Batch = {"index": np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in ranges])}
+        for name in self.view.names:
+            out = None
+            at = 0
+            for a, b in ranges:
+                part = source.read(name, slice(a, b))
+                if out is None:
+                    out = np.empty((size, *part.shape[1:]), dtype=part.dtype)
+                out[at:at + len(part)] = part
+                at += len(part)
+                del part
+            data[name] = out
+        return data
 
     def _finish(self, batch: Batch) -> dict[str, Tensor]:
         batch = {name: _float32(value) for name, value in batch.items()}
@@ -209,8 +218,14 @@ class MinibatchStream:
 
     def epoch(self, epoch: int = 0, start_batch: int = 0) -> Iterator[dict[str, Tensor]]:
         """The batches of ``epoch``, from batch ``start_batch`` on (buffers before it are
-        not read)."""
-        skip = start_batch * self.batch_size
+        not read).
+
+        One buffer is held at a time, in the order it was read; a batch is gathered from
+        it by the buffer's permutation (a batch-sized copy), and the few entries left at
+        its end are carried into the first batch of the next buffer.
+        """
+        size_b = self.batch_size
+        skip = start_batch * size_b
         position = 0
         carry: Batch | None = None
         for ranges, perm in self._buffers(epoch):
@@ -218,13 +233,25 @@ class MinibatchStream:
             if position + size <= skip:
                 position += size
                 continue
-            data = self._read(ranges, perm, max(0, skip - position))
+            order = perm if perm is not None else np.arange(size)
+            order = order[max(0, skip - position):]
             position += size
-            carry = data if carry is None else {k: np.concatenate([carry[k], data[k]]) for k in data}
-            while len(carry["index"]) >= self.batch_size:
-                batch = {k: v[:self.batch_size] for k, v in carry.items()}
-                carry = {k: v[self.batch_size:] for k, v in carry.items()}
-                yield self._finish(batch)
+            buffer = self._read(ranges)
+            k = 0
+            if carry is not None:
+                take = order[:size_b - len(carry["index"])]
+                carry = {name: np.concatenate([carry[name], value[take]]) for name, value in buffer.items()}
+                k = len(take)
+                if len(carry["index"]) == size_b:
+                    yield self._finish(carry)
+                    carry = None
+            while k + size_b <= len(order):
+                yield self._finish({name: value[order[k:k + size_b]] for name, value in buffer.items()})
+                k += size_b
+            if k < len(order):
+                rest = {name: value[order[k:]] for name, value in buffer.items()}
+                carry = rest if carry is None else {name: np.concatenate([carry[name], rest[name]]) for name in rest}
+            del buffer
         if carry is not None and len(carry["index"]) and not self.drop_last:
             yield self._finish(carry)
 
