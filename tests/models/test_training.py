@@ -130,3 +130,30 @@ def test_early_stopping_ends_training(tmp_path, blobs):
         **{**TRAINING, "batch_size": 8, "lr": 1e-2, "patience": 1, "min_delta": 1e12, "seed": 0}, progress=False,
     )
     assert len(history) == 2  # epoch 1 improves on -inf, epoch 2 cannot beat it by 1e12
+
+
+def test_training_from_stores_opened_lazily_equals_training_from_arrays(tmp_path, blobs):
+    """The images streamed from the stores' chunks are the arrays' images, in the same order."""
+    import pandas as pd
+
+    from galprior.store import GalaxySet
+
+    def store(images, name):
+        n = len(images)
+        props = pd.DataFrame({"ident": np.arange(n), "mag": 22.0, "half_light_radius": 0.5, "flux_radius": 0.5,
+                              "redshift": 1.0})
+        galaxies = GalaxySet(images=images, noiseless=images, psf=np.full((n, 3, 3), 1 / 9, np.float32),
+                             noise_variance=np.full(n, 1e-4, np.float32), pixel_scale=np.full(n, 0.03, np.float32),
+                             properties=props, attrs={"source": "simulated", "product": "chianese", "band": "F814W",
+                                                      "image_unit": "1", "noiseless_is_truth": True})
+        return GalaxySet.open(galaxies.save(tmp_path / f"{name}.zarr"))
+
+    from_arrays, history_a = _fit(tmp_path / "arrays", blobs, epochs=2, restore_best=False)
+    torch.manual_seed(0)
+    from_stores = VAE(**TINY)
+    history_b = fit_vae(from_stores, store(blobs[:32], "train"), store(blobs[32:], "val"), epochs=2,
+                        checkpoint_dir=tmp_path / "stores", restore_best=False, progress=False,
+                        **{**TRAINING, "batch_size": 8, "lr": 1e-2, "patience": 5, "seed": 7})
+    assert history_a == history_b
+    for name, tensor in from_arrays.state_dict().items():
+        assert torch.equal(tensor, from_stores.state_dict()[name]), name

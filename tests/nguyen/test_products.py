@@ -150,3 +150,46 @@ def test_shard_by_shard_merge_writes_the_stores_of_the_whole_set_merge(tmp_path)
         for name in old[0]:
             np.testing.assert_array_equal(old[0][name], new[0][name], err_msg=name)
     assert list(BlendSet.open(tmp_path / "new_train.zarr").read("index")) == list(range(570))
+
+
+def test_training_from_a_store_equals_training_from_the_blend_set(tmp_path):
+    """A stage reads x and y through blend_view: the same batches from a store's chunks as
+    from the set in memory, so the same weights."""
+    import torch
+
+    from galprior.models.deblender.products import train_vae_stage
+    from galprior.models.registry import load_model
+
+    cfg = _nguyen()
+    cfg["training"].update(batch_size=16, epochs={"t1": 2, "t2": 1, "t3": 1})
+    train = _synthetic_shard(0, 40, 0)
+    train.attrs["band_scale"] = [30.0, 40.0]
+    val = _synthetic_shard(0, 8, 1)
+    val.attrs["band_scale"] = [30.0, 40.0]
+    for name, (t, v) in {"memory": (train, val),
+                         "store": (BlendSet.open(train.save(tmp_path / "train.zarr")),
+                                   BlendSet.open(val.save(tmp_path / "val.zarr")))}.items():
+        history = train_vae_stage("t1", t, v, cfg, 5, checkpoint_dir=tmp_path / f"ck-{name}",
+                                  model_dir=tmp_path / name, device=torch.device("cpu"))
+        assert len(history) == 2
+    a, b = (load_model(tmp_path / name, family="nguyen_vae") for name in ("memory", "store"))
+    for p, q in zip(a.state_dict().values(), b.state_dict().values()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_normalisation_has_no_float64_temporaries():
+    """Eq. 9 in float32: its peak allocation is a few float32 copies of the input, not the
+    float64 copies (4 bytes more per pixel, each) it used to make."""
+    import tracemalloc
+
+    from galprior.data.normalisation import normalise
+
+    images = np.random.default_rng(0).gamma(2.0, 10.0, (64, 6, 45, 45)).astype(np.float32)
+    tracemalloc.start()
+    out = normalise(images, np.full(6, 30.0), 2.5)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert out.dtype == np.float32
+    assert peak < 2.5 * images.nbytes  # float64: at least 2 (the cast) + 2 (a temporary) = 4
+    reference = np.tanh(np.arcsinh(2.5 * images.astype(np.float64) / 30.0))
+    np.testing.assert_allclose(out, reference, rtol=2e-6, atol=1e-7)
