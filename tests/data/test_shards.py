@@ -47,3 +47,49 @@ def test_shard_number_out_of_range_is_refused():
     with pytest.raises(ValueError, match="shard 2 is not in 0..1"):
         prepare_galaxy_shard("simulated", "chianese", {"train": 1, "val": 1, "test": 1},
                              seed=0, shard=2, n_shards=2)
+
+
+def _galaxies(n: int, first: int):
+    """``n`` synthetic galaxies whose images hold their running number from ``first``."""
+    import pandas as pd
+
+    from galprior.store import GalaxySet
+
+    rng = np.random.default_rng(first)
+    index = np.arange(first, first + n)
+    props = pd.DataFrame({"ident": index, "mag": rng.uniform(20, 25, n), "half_light_radius": rng.uniform(0.1, 1, n),
+                          "flux_radius": rng.uniform(0.1, 1, n), "redshift": rng.uniform(0, 3, n)})
+    return GalaxySet(images=np.broadcast_to(index[:, None, None], (n, 4, 4)).astype(np.float32),
+                     noiseless=rng.random((n, 4, 4), dtype=np.float32), psf=np.full((n, 3, 3), 1 / 9, np.float32),
+                     noise_variance=rng.uniform(0.01, 0.02, n).astype(np.float32),
+                     pixel_scale=np.full(n, 0.03, np.float32), properties=props,
+                     attrs={"source": "simulated", "product": "chianese", "band": "F814W", "image_unit": "1",
+                            "noiseless_is_truth": True})
+
+
+def test_split_shard_by_shard_writes_the_stores_of_the_whole_set_split(tmp_path):
+    """Shards of 300, 200 and 150 galaxies (chunks of 256 cross shard ends), the last cut
+    by the requested total: the same split stores as joining everything in memory."""
+    import zarr
+
+    from galprior.data.galaxies import split_galaxy_stores
+    from galprior.store import GalaxySet
+
+    sizes = {"train": 500, "val": 60, "test": 40}
+    paths = [_galaxies(n, first).save(tmp_path / f"shard{k}.zarr", seed=1)
+             for k, (first, n) in enumerate([(0, 300), (300, 200), (500, 150)])]
+    config = {"split_sizes": sizes}
+    for name, split in split_galaxy_shards([GalaxySet.load(p) for p in paths], sizes, seed=8).items():
+        split.save(tmp_path / f"old_{name}.zarr", seed=8, config=config)
+    written = split_galaxy_stores([GalaxySet.open(p) for p in paths], sizes, seed=8,
+                                  outputs={name: tmp_path / f"new_{name}.zarr" for name in sizes}, config=config)
+    assert written == sizes
+    for name in sizes:
+        old, new = (zarr.open_group(str(tmp_path / f"{kind}_{name}.zarr"), mode="r") for kind in ("old", "new"))
+        assert {k: v for k, v in old.attrs.items() if k != "created"} == \
+            {k: v for k, v in new.attrs.items() if k != "created"}
+        for array in old.array_keys():
+            np.testing.assert_array_equal(old[array][...], new[array][...], err_msg=array)
+        for column in GalaxySet.TABLE:
+            np.testing.assert_array_equal(old["properties"][column][...], new["properties"][column][...])
+    assert GalaxySet.open(tmp_path / "new_test.zarr").read("images")[:, 0, 0].max() < 600  # the cut

@@ -8,7 +8,7 @@ from galprior.models import checkpoint
 from galprior.models.training import EarlyStopping
 from galprior.models.vae import VAE
 from galprior.models.vae.network import images_to_tensor
-from galprior.models.vae.training import evaluate, fit_vae, train_epoch, vae_history_frame
+from galprior.models.vae.training import evaluate, fit_vae, image_view, train_epoch, vae_history_frame
 
 from galprior.config import schema_defaults
 
@@ -18,20 +18,31 @@ TRAINING = {k: v for k, v in _VAE["training"].items() if k != "epochs"}
 
 
 def test_training_steps_increase_elbo_on_fixed_batch(tiny_vae, blobs):
-    x = images_to_tensor(blobs[:16], 16)
+    x = [images_to_tensor(blobs[:16], 16)]  # one batch of 16
     optimizer = torch.optim.Adam(tiny_vae.parameters(), lr=1e-2, betas=(0.5, 0.999))
-    before = evaluate(tiny_vae, x, 16, seed=3)
+    before = evaluate(tiny_vae, x, seed=3)
     gen = torch.Generator().manual_seed(0)
     for _ in range(15):
-        train_epoch(tiny_vae, optimizer, x, 16, gen)
-    assert evaluate(tiny_vae, x, 16, seed=3) > before
+        train_epoch(tiny_vae, optimizer, x, gen)
+    assert evaluate(tiny_vae, x, seed=3) > before
 
 
 def test_evaluate_is_reproducible_and_leaves_global_rng_alone(tiny_vae, blobs):
-    x = images_to_tensor(blobs, 16)
+    x = image_view(blobs, 16).stream(8)
     state = torch.get_rng_state()
-    assert evaluate(tiny_vae, x, 8, seed=1) == evaluate(tiny_vae, x, 8, seed=1)
+    assert evaluate(tiny_vae, x, seed=1) == evaluate(tiny_vae, x, seed=1)
     assert torch.equal(state, torch.get_rng_state())
+
+
+def test_image_view_checks_shape_and_adds_the_channel_axis(blobs):
+    with pytest.raises(ValueError, match="shape"):
+        image_view(blobs[:, :8, :8], 16)
+    batch = next(iter(image_view(blobs, 16).stream(5)))
+    assert batch["images"].shape == (5, 1, 16, 16) and batch["images"].dtype == torch.float32
+    bad = blobs.copy()
+    bad[3, 2, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        list(image_view(bad, 16).stream(5))
 
 
 def test_images_to_tensor_checks_shape():
@@ -119,3 +130,30 @@ def test_early_stopping_ends_training(tmp_path, blobs):
         **{**TRAINING, "batch_size": 8, "lr": 1e-2, "patience": 1, "min_delta": 1e12, "seed": 0}, progress=False,
     )
     assert len(history) == 2  # epoch 1 improves on -inf, epoch 2 cannot beat it by 1e12
+
+
+def test_training_from_stores_opened_lazily_equals_training_from_arrays(tmp_path, blobs):
+    """The images streamed from the stores' chunks are the arrays' images, in the same order."""
+    import pandas as pd
+
+    from galprior.store import GalaxySet
+
+    def store(images, name):
+        n = len(images)
+        props = pd.DataFrame({"ident": np.arange(n), "mag": 22.0, "half_light_radius": 0.5, "flux_radius": 0.5,
+                              "redshift": 1.0})
+        galaxies = GalaxySet(images=images, noiseless=images, psf=np.full((n, 3, 3), 1 / 9, np.float32),
+                             noise_variance=np.full(n, 1e-4, np.float32), pixel_scale=np.full(n, 0.03, np.float32),
+                             properties=props, attrs={"source": "simulated", "product": "chianese", "band": "F814W",
+                                                      "image_unit": "1", "noiseless_is_truth": True})
+        return GalaxySet.open(galaxies.save(tmp_path / f"{name}.zarr"))
+
+    from_arrays, history_a = _fit(tmp_path / "arrays", blobs, epochs=2, restore_best=False)
+    torch.manual_seed(0)
+    from_stores = VAE(**TINY)
+    history_b = fit_vae(from_stores, store(blobs[:32], "train"), store(blobs[32:], "val"), epochs=2,
+                        checkpoint_dir=tmp_path / "stores", restore_best=False, progress=False,
+                        **{**TRAINING, "batch_size": 8, "lr": 1e-2, "patience": 5, "seed": 7})
+    assert history_a == history_b
+    for name, tensor in from_arrays.state_dict().items():
+        assert torch.equal(tensor, from_stores.state_dict()[name]), name

@@ -8,9 +8,10 @@ import btk
 import numpy as np
 import pytest
 
+from galprior.config import schema_defaults
 from galprior.data.blends import (
     BrightestCentredSampling, add_btk_noise, denormalise, draw_chunk, draw_shard, get_survey,
-    mean_band_maxima, merge_shards, normalise, sky_levels, to_network_bands,
+    mean_band_maxima, merge_shards, normalise, prepare_blend_shard, sky_levels, to_network_bands,
 )
 from galprior.data.catsim import add_des_y_band, draw_catsim_catalogue, read_catsim_catalogue
 
@@ -103,6 +104,7 @@ def test_des_blends_have_five_bands_at_des_pixel_scale(settings):
     catalogue = draw_catsim_catalogue(500, 18.0, 27.0, seed=2)
     arrays = draw_chunk(catalogue, "des", "val", 0, 1, settings)
     assert arrays["blend"].shape == (4, 5, 45, 45)
+    assert get_survey("des").pixel_scale.to_value("arcsec") == pytest.approx(0.2637, abs=1e-4)
     six = to_network_bands(arrays["blend"], "des", "zeros")
     assert six.shape == (4, 6, 45, 45) and np.all(six[:, 0] == 0)
     np.testing.assert_array_equal(six[:, 1:], arrays["blend"])
@@ -140,3 +142,28 @@ def test_embedded_catalogue_follows_its_distributions():
     assert np.mean(table["fluxnorm_bulge"] == 0) == pytest.approx(0.70, abs=0.02)
     both = (table["fluxnorm_bulge"] > 0) & (table["fluxnorm_disk"] > 0)
     np.testing.assert_array_equal(table["pa_bulge"][both], table["pa_disk"][both])
+
+
+def test_des_blends_have_the_g_r_i_z_Y_bands():
+    """surveycodex 1.2 has no DES Y band: the blends came out with 4 bands (pinned >= 1.3)."""
+    cfg = schema_defaults()["nguyen"]
+    cfg["catalogue"]["n_galaxies"] = 500
+    cfg["blends"].update(sizes={"lsst": {"train": 2, "val": 2}, "des": {"train": 2, "val": 2}}, chunk_size=2, n_shards=1)
+    shard = prepare_blend_shard(cfg, "des", "train", 0, 1, progress=False)
+    assert shard.attrs["bands"] == ["g", "r", "i", "z", "Y"] and shard.blend.shape[1] == 5
+    assert list(get_survey("lsst").available_filters) == ["u", "g", "r", "i", "z", "y"]
+
+
+def test_a_survey_without_its_bands_is_refused(monkeypatch):
+    import btk
+
+    real = btk.survey.get_surveys
+
+    def four_bands(name):
+        survey = real(name)
+        survey.available_filters = [band for band in survey.available_filters if band != "Y"]
+        return survey
+
+    monkeypatch.setattr(btk.survey, "get_surveys", four_bands)
+    with pytest.raises(RuntimeError, match=r"surveycodex .* gives des the bands \['g', 'r', 'i', 'z'\].*surveycodex>=1.3"):
+        get_survey("des")

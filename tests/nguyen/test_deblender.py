@@ -8,7 +8,7 @@ import torch
 
 from galprior.models.deblender.evaluation import flow_map_latents, flow_posterior_samples, reconstruction_ellipticity
 from galprior.models.deblender.network import DeblenderVAE, EllipticityRegressor, beta_vae_loss, kl_divergence
-from galprior.models.deblender.training import StageSettings, encode_means, fit_latent_flow, train_stage1, train_stage2, train_stage3
+from galprior.models.deblender.training import StageSettings, encode_means, fit_latent_flow, pairs, train_stage1, train_stage2, train_stage3
 from galprior.models.registry import load_model, save_model
 
 CPU = torch.device("cpu")
@@ -49,10 +49,10 @@ def test_kl_matches_torch_distributions():
 
 def test_three_stages_run_freeze_and_resume(tmp_path):
     noisy, clean = _data()
-    vae1, history = train_stage1(noisy, clean, noisy, clean, latent_dim=4, beta=1e-3, settings=_settings(2),
+    vae1, history = train_stage1(pairs(noisy, clean), pairs(noisy, clean), latent_dim=4, beta=1e-3, settings=_settings(2),
                                  checkpoint_dir=tmp_path / "t1", device=CPU, progress=False)
     assert len(history) == 2 and {"train_loss", "val_loss", "val_mse", "val_kl"} <= set(history[0])
-    vae2, _ = train_stage2(vae1, noisy, clean, noisy, clean, beta=1e-3, settings=_settings(1),
+    vae2, _ = train_stage2(vae1, pairs(noisy, clean), pairs(noisy, clean), beta=1e-3, settings=_settings(1),
                            checkpoint_dir=tmp_path / "t2", device=CPU, progress=False)
     for p1, p2 in zip(vae1.decoder.parameters(), vae2.decoder.parameters()):
         torch.testing.assert_close(p1, p2)  # decoder frozen
@@ -71,15 +71,15 @@ def test_three_stages_run_freeze_and_resume(tmp_path):
 
 def test_stage1_resume_equals_uninterrupted(tmp_path):
     noisy, clean = _data()
-    straight, _ = train_stage1(noisy, clean, noisy, clean, latent_dim=4, beta=1e-3, settings=_settings(2),
+    straight, _ = train_stage1(pairs(noisy, clean), pairs(noisy, clean), latent_dim=4, beta=1e-3, settings=_settings(2),
                                checkpoint_dir=tmp_path / "a", device=CPU, progress=False)
-    train_stage1(noisy, clean, noisy, clean, latent_dim=4, beta=1e-3, settings=_settings(1),
+    train_stage1(pairs(noisy, clean), pairs(noisy, clean), latent_dim=4, beta=1e-3, settings=_settings(1),
                  checkpoint_dir=tmp_path / "b", device=CPU, progress=False)
     # a new process would resume from last.pt with the full epoch count; settings must match
     ck = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     ck["settings"]["epochs"] = 2
     torch.save(ck, tmp_path / "b" / "last.pt")
-    resumed, history = train_stage1(noisy, clean, noisy, clean, latent_dim=4, beta=1e-3, settings=_settings(2),
+    resumed, history = train_stage1(pairs(noisy, clean), pairs(noisy, clean), latent_dim=4, beta=1e-3, settings=_settings(2),
                                     checkpoint_dir=tmp_path / "b", device=CPU, progress=False)
     assert len(history) == 2
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):

@@ -21,5 +21,6 @@ if snakemake.wildcards.data == "des_real":
     result = evaluate_real_des(real.images, real.e_im3shape, models, p.nguyen, p.model,
                                p.nguyen["blends"]["ellipticity_band"], p.seed, device)
 else:
-    result = evaluate_simulated(BlendSet.load(snakemake.input.data), models, p.nguyen, p.model, p.seed, device)
+    # opened lazily: the blends are streamed a batch at a time
+    result = evaluate_simulated(BlendSet.open(snakemake.input.data), models, p.nguyen, p.model, p.seed, device)
 result.save(snakemake.output.evaluation, seed=p.seed, config=p.nguyen)

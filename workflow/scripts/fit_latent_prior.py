@@ -11,6 +11,6 @@ from galprior.models import load_model  # noqa: E402
 from galprior.models.vae.latent_prior import fit_latent_prior_with_meta, save_latent_prior  # noqa: E402
 
 model = load_model(Path(snakemake.input.weights).parent)
-prior = fit_latent_prior_with_meta(model, GalaxySet.load(snakemake.input.train).images,
+prior = fit_latent_prior_with_meta(model, GalaxySet.open(snakemake.input.train),
                                    covariance_scale=snakemake.params.covariance_scale)
 save_latent_prior(snakemake.output.prior, prior.mean, prior.covariance, prior.meta)

@@ -10,7 +10,7 @@ from galprior.lensing.products import chianese_mock_set  # noqa: E402
 
 options = snakemake.params.options
 priors = snakemake.params.priors
-mocks = chianese_mock_set(GalaxySet.load(snakemake.input.test), prior=LensSourcePrior.from_config(priors),
+mocks = chianese_mock_set(GalaxySet.open(snakemake.input.test), prior=LensSourcePrior.from_config(priors),
                          seed=snakemake.params.seed, **options)
 mocks.save(snakemake.output.mocks, seed=snakemake.params.seed,
            config={"mocks": options, "priors": priors})

@@ -4,10 +4,9 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.data.blends import merge_blend_shards  # noqa: E402
+from galprior.data.blends import merge_blend_stores  # noqa: E402
 from galprior.store import BlendSet  # noqa: E402
 
-train, val = merge_blend_shards([BlendSet.load(p) for p in snakemake.input.train],
-                                [BlendSet.load(p) for p in snakemake.input.val])
-train.save(snakemake.output.train, seed=train.attrs.get("seed"))
-val.save(snakemake.output.val, seed=val.attrs.get("seed"))
+# shard by shard, a chunk at a time: memory does not grow with the split
+merge_blend_stores([BlendSet.open(p) for p in snakemake.input.train], [BlendSet.open(p) for p in snakemake.input.val],
+                   snakemake.output.train, snakemake.output.val)

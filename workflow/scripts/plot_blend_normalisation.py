@@ -7,4 +7,5 @@ setup_logging(snakemake.log[0])
 from galprior.plots.nguyen import normalisation_figure  # noqa: E402
 from galprior.store import BlendSet  # noqa: E402
 
-normalisation_figure(BlendSet.load(snakemake.input.blends)).savefig(snakemake.output.figure, dpi=150)
+# opened lazily: the histogram of the split is accumulated a chunk at a time
+normalisation_figure(BlendSet.open(snakemake.input.blends)).savefig(snakemake.output.figure, dpi=150)

@@ -7,7 +7,7 @@ setup_logging(snakemake.log[0])
 from galprior.store import GalaxySet  # noqa: E402
 from galprior.plots.galaxies import galaxy_gallery  # noqa: E402
 
-galaxies = GalaxySet.load(snakemake.input.test)
+galaxies = GalaxySet.open(snakemake.input.test)
 title = (f"{galaxies.attrs['source']} galaxies, {galaxies.attrs['product']} product "
          f"({galaxies.attrs['band']})")
 figure = galaxy_gallery(galaxies, n_galaxies=snakemake.params.n_galaxies, title=title)

@@ -16,7 +16,8 @@ if params.training_product == "probes":
                                       clip_level=probes["clip_level"], split_sizes=probes["split_sizes"],
                                       seed=params.seed, **options)
 else:
-    sets = {split: score_galaxies_from_product(GalaxySet.load(snakemake.input[split]), split, **options)
+    # opened lazily: only the stamps and the identifiers are read
+    sets = {split: score_galaxies_from_product(GalaxySet.open(snakemake.input[split]), split, **options)
             for split in ("train", "val", "test")}
 for split, galaxies in sets.items():
     galaxies.save(snakemake.output[split], seed=params.seed,

@@ -13,5 +13,5 @@ from galprior.models.vae.products import reconstruction_set  # noqa: E402
 model = load_model(Path(snakemake.input.weights).parent)
 params = {"n_galaxies": snakemake.params.n_galaxies, "angles": tuple(snakemake.params.angles),
           "seed": snakemake.params.seed}
-result = reconstruction_set(model, GalaxySet.load(snakemake.input.test), **params)
+result = reconstruction_set(model, GalaxySet.open(snakemake.input.test), **params)
 result.save(snakemake.output.reconstructions, seed=snakemake.params.seed, config=params)

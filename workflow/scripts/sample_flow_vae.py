@@ -15,6 +15,6 @@ from galprior.store import GalaxySet  # noqa: E402
 torch.set_num_threads(snakemake.threads)
 samples = make_morphology_samples(
     Path(snakemake.input.vae).parent, Path(snakemake.input.flow).parent,
-    GalaxySet.load(snakemake.input.test), seed=snakemake.params.seed,
+    GalaxySet.open(snakemake.input.test), seed=snakemake.params.seed,
     device=resolve_device(snakemake.params.device))
 samples.save(snakemake.output.samples, seed=snakemake.params.seed, config=snakemake.config)

@@ -24,7 +24,7 @@ n_steps = settings.n_steps(options["solver"], model.image_size**2, model.sde.sig
 samples = sample_prior(model, options["n_samples"], options["solver"], n_steps, snakemake.params.seed,
                        settings.max_batch, resolve_device(snakemake.params.device),
                        **settings.options(options["solver"]))
-training = ScoreGalaxySet.load(snakemake.input.train).images[:options["n_samples"]]
+training = ScoreGalaxySet.open(snakemake.input.train).read("images", slice(0, options["n_samples"]))
 brightness = get_normalisation(model.normalisation).to_brightness   # moments of the surface brightness
 moment_comparison(brightness(samples), brightness(training)).to_csv(snakemake.output.moments, index=False)
 ScorePriorSampleSet(samples=samples, training=training,

@@ -4,11 +4,11 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
-from galprior.data.galaxies import split_galaxy_shards  # noqa: E402
+from galprior.data.galaxies import split_galaxy_stores  # noqa: E402
 from galprior.store import GalaxySet  # noqa: E402
 
 params = snakemake.params
-shards = [GalaxySet.load(path) for path in snakemake.input.shards]
-for split, galaxies in split_galaxy_shards(shards, params.split_sizes, params.seed).items():
-    galaxies.save(snakemake.output[split], seed=params.seed,
-                  config={"split_sizes": params.split_sizes})
+# shard by shard, a chunk at a time: memory does not grow with the galaxy set
+split_galaxy_stores([GalaxySet.open(path) for path in snakemake.input.shards], params.split_sizes, params.seed,
+                    outputs={split: snakemake.output[split] for split in params.split_sizes},
+                    config={"split_sizes": params.split_sizes})

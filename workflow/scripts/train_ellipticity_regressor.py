@@ -13,8 +13,9 @@ from galprior.device import resolve_device  # noqa: E402
 from galprior.models.deblender.products import train_regressor_stage  # noqa: E402
 from galprior.store import BlendSet  # noqa: E402
 
+# the splits opened lazily: only the arrays a stage uses are read, a few chunks at a time
 history = train_regressor_stage(
-    BlendSet.load(snakemake.input.train), BlendSet.load(snakemake.input.val), Path(snakemake.input.t2[0]).parent,
+    BlendSet.open(snakemake.input.train), BlendSet.open(snakemake.input.val), Path(snakemake.input.t2[0]).parent,
     snakemake.params.nguyen, snakemake.params.seed, checkpoint_dir=snakemake.params.checkpoint_dir,
     model_dir=Path(snakemake.output.weights).parent, device=resolve_device(snakemake.params.device),
 )

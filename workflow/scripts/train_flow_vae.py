@@ -13,8 +13,8 @@ from galprior.models.flowvae.products import train_flow_vae_on_galaxies, write_h
 from galprior.store import GalaxySet  # noqa: E402
 
 torch.set_num_threads(snakemake.threads)
-history = train_flow_vae_on_galaxies(
-    GalaxySet.load(snakemake.input.train), GalaxySet.load(snakemake.input.val),
+history = train_flow_vae_on_galaxies(  # the stores opened lazily: galaxies streamed chunk by chunk
+    GalaxySet.open(snakemake.input.train), GalaxySet.open(snakemake.input.val),
     image_size=snakemake.params.image_size, architecture=snakemake.params.architecture,
     training=snakemake.params.training, seed=snakemake.params.seed,
     checkpoint_dir=snakemake.params.checkpoint_dir,

@@ -15,8 +15,11 @@ from galprior.models.score.products import train_score_prior  # noqa: E402
 from galprior.store import ScoreGalaxySet  # noqa: E402
 
 options = snakemake.params.score_model
-train, val = ScoreGalaxySet.load(snakemake.input.train), ScoreGalaxySet.load(snakemake.input.val)
-history = train_score_prior(train.images, val.images[:options["training"]["n_validation"]],
+# the training split is streamed from its store (a shuffle buffer at a time), the few
+# validation images are read
+train, val = ScoreGalaxySet.open(snakemake.input.train), ScoreGalaxySet.open(snakemake.input.val)
+history = train_score_prior(train.array("images"),
+                            val.read("images", slice(0, options["training"]["n_validation"])),
                             sigma_min=options["sigma_min"], sigma_max=options["sigma_max"],
                             architecture=options["architecture"], training=options["training"],
                             normalisation=train.attrs["normalisation"], seed=snakemake.params.seed,

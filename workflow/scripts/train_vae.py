@@ -11,8 +11,8 @@ from galprior.device import resolve_device  # noqa: E402
 from galprior.models.vae.products import train_vae_on_galaxies  # noqa: E402
 
 history = train_vae_on_galaxies(
-    GalaxySet.load(snakemake.input.train),
-    GalaxySet.load(snakemake.input.val),
+    GalaxySet.open(snakemake.input.train),  # streamed: only the images are read, chunk by chunk
+    GalaxySet.open(snakemake.input.val),
     architecture=snakemake.params.architecture,
     training=snakemake.params.training,
     seed=snakemake.params.seed,

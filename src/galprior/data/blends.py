@@ -51,9 +51,11 @@ from btk.sampling_functions import SamplingFunction
 
 from galprior.data.catsim import add_des_y_band, load_catalogue
 from galprior.data.normalisation import (  # noqa: F401  (re-exported)
-    NETWORK_BANDS, denormalise, mean_band_maxima, network_bands, network_inputs, normalise, to_network_bands,
+    NETWORK_BANDS, denormalise, mean_band_maxima, mean_of_maxima, network_bands, network_inputs, normalise,
+    to_network_bands,
 )
 from galprior.metrics.deblending import moment_ellipticity
+from galprior.store import StoreReader
 from galprior.store.nguyen import BlendSet
 
 logger = logging.getLogger(__name__)
@@ -135,11 +137,26 @@ class BrightestCentredSampling(SamplingFunction):
         return blend
 
 
+# The bands each survey must have (Nguyen 2025 sec. 3.1: LSST u g r i z y, DES g r i z Y).
+SURVEY_BANDS = {"lsst": ["u", "g", "r", "i", "z", "y"], "des": ["g", "r", "i", "z", "Y"]}
+
+
 def get_survey(survey: str):
-    """BTK survey object (with BTK's default PSFs) for ``"lsst"`` or ``"des"``."""
+    """BTK survey object (with BTK's default PSFs) for ``"lsst"`` or ``"des"``.
+
+    Its bands are checked against :data:`SURVEY_BANDS`: surveycodex 1.2 (the oldest BTK
+    1.0.9 accepts) has no DES Y band and would give 4-band DES blends; 1.3 has it.
+    """
     if survey not in BTK_SURVEY_NAMES:
         raise ValueError(f"survey must be one of {sorted(BTK_SURVEY_NAMES)}, got {survey!r}")
-    return btk.survey.get_surveys(BTK_SURVEY_NAMES[survey])
+    survey_obj = btk.survey.get_surveys(BTK_SURVEY_NAMES[survey])
+    bands = list(survey_obj.available_filters)
+    if bands != SURVEY_BANDS[survey]:
+        from importlib.metadata import version
+
+        raise RuntimeError(f"surveycodex {version('surveycodex')} gives {survey} the bands {bands}, not "
+                           f"{SURVEY_BANDS[survey]}: install surveycodex>=1.3 (pyproject.toml)")
+    return survey_obj
 
 
 def stamp_size_arcsec(survey_obj, stamp_pixels: int) -> float:
@@ -342,3 +359,40 @@ def merge_blend_shards(train_shards: list[BlendSet], val_shards: list[BlendSet])
     for part in (train, val):
         part.attrs.update(band_scale=scale, shard=None)
     return train, val
+
+
+def _in_index_order(shards: list[StoreReader]) -> list[StoreReader]:
+    """Shards sorted by their first blend index (an empty shard counts as 0)."""
+    return sorted(shards, key=lambda s: int(s.read("index", slice(0, 1))[0]) if len(s) else 0)
+
+
+def _copy_shards(shards: list[StoreReader], path, band_scale: list[float] | None) -> list[float]:
+    """Write the blends of ``shards`` (in index order) to one store at ``path``, a chunk at
+    a time; eq. 9 constants ``band_scale``, or (None) those of these blends. Returns them."""
+    attrs = dict(shards[0].attrs)
+    maxima = []
+    with BlendSet.writer(path, sum(len(s) for s in shards), template=shards[0], attrs=attrs,
+                         seed=attrs.get("seed")) as out:
+        for shard in shards:
+            for part in shard.chunks():
+                blends = shard.entries(part)
+                out.append(blends)
+                if band_scale is None:
+                    maxima.append(blends.blend.max(axis=(-2, -1)))
+        if band_scale is None:
+            band_scale = mean_of_maxima(np.concatenate(maxima)).tolist()
+            logger.info("%s eq. 9 constants <max>_b = %s", attrs["survey"], np.round(band_scale, 2).tolist())
+        out.attrs.update(band_scale=band_scale, shard=None)
+    return band_scale
+
+
+def merge_blend_stores(train_shards: list[StoreReader], val_shards: list[StoreReader], train_path, val_path) -> None:
+    """Join shard stores (opened lazily) into the train and val stores, shard by shard.
+
+    The stores :func:`merge_blend_shards` and ``save`` would write (the same arrays and
+    attributes), without a split in memory: each shard is copied a Zarr chunk at a time
+    into the temporary store, renamed into place once complete; the eq. 9 constants come
+    from the per-blend band maxima gathered on the way (``N x B`` numbers).
+    """
+    scale = _copy_shards(_in_index_order(train_shards), train_path, None)
+    _copy_shards(_in_index_order(val_shards), val_path, scale)

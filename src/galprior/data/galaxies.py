@@ -50,7 +50,7 @@ from galprior.data import cosmos, simulated
 from galprior.data.preprocess import RawStamp, chianese_stamp, check_finite, fit_psf, \
     noise_power_spectrum, select_chianese
 from galprior.data.splits import required_count, split_indices
-from galprior.store import GalaxySet
+from galprior.store import GalaxySet, StoreReader
 
 logger = logging.getLogger(__name__)
 
@@ -342,6 +342,56 @@ def split_galaxy_shards(shards: list[GalaxySet], split_sizes: dict[str, int | No
         part.attrs["split"] = name
         out[name] = part
     return out
+
+
+def split_galaxy_stores(shards: list[StoreReader], split_sizes: dict[str, int | None], seed: int,
+                        outputs: dict[str, Any], config: dict[str, Any] | None = None) -> dict[str, int]:
+    """:func:`split_galaxy_shards` of shard stores (opened lazily), each split saved to
+    ``outputs[split]``, a shard chunk at a time.
+
+    The same stores as :func:`split_galaxy_shards` followed by ``save(seed=seed,
+    config=config)``, without the galaxies in memory: the split indices come from the
+    shard lengths alone, every chunk of every shard is read once and its galaxies are
+    appended to the splits they belong to (in order); the stores are renamed into place
+    in the order of ``split_sizes`` once all are complete. Returns the split sizes.
+    """
+    n = sum(len(shard) for shard in shards)
+    needed = required_count(split_sizes)
+    if needed is not None:
+        n = min(n, needed)
+    indices = split_indices(n, split_sizes, seed)
+    writers = {name: GalaxySet.writer(outputs[name], len(index), template=shards[0],
+                                      attrs={**shards[0].attrs, "split": name}, seed=seed, config=config)
+               for name, index in indices.items()}
+    opened = []
+    try:
+        for writer in writers.values():
+            opened.append(writer.__enter__())
+        offset = 0
+        for shard in tqdm(shards, desc="splitting shards", unit="shard"):
+            for part in shard.chunks(stop=n - offset):
+                galaxies = shard.entries(part)
+                start, stop = offset + part.start, offset + part.stop
+                for name, index in indices.items():
+                    lo, hi = np.searchsorted(index, [start, stop])
+                    if hi > lo:
+                        writers[name].append(galaxies.subset(index[lo:hi] - start))
+            offset += len(shard)
+            if offset >= n:
+                break
+    except BaseException as err:
+        for writer in reversed(opened):
+            writer.__exit__(type(err), err, err.__traceback__)
+        raise
+    while opened:  # in split order; a failure aborts the rest
+        writer = opened.pop(0)
+        try:
+            writer.__exit__(None, None, None)
+        except BaseException as err:
+            for rest in opened:
+                rest.__exit__(type(err), err, err.__traceback__)
+            raise
+    return {name: len(index) for name, index in indices.items()}
 
 
 def prepare_galaxy_splits(source: str, product: str, split_sizes: dict[str, int | None],

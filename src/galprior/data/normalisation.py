@@ -5,6 +5,10 @@
 :mod:`galprior.data.blends` for the choice of images); :func:`denormalise` is its exact
 inverse. Kept apart from :mod:`galprior.data.blends` so that training, evaluation and
 figure jobs need neither BlendingToolKit nor GalSim.
+
+:func:`normalise` computes in float32, one batch at a time where the training loops
+call it (:func:`galprior.models.deblender.products.blend_view`): no float64 copy of a
+training split (at 180,000 blends the float64 temporaries of the whole set were ~60 GB).
 """
 
 from __future__ import annotations
@@ -23,16 +27,27 @@ def mean_band_maxima(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim != 4:
         raise ValueError(f"expected (N, B, H, W) images, got shape {images.shape}")
-    maxima = images.max(axis=(-2, -1)).mean(axis=0)
-    if np.any(maxima <= 0):
-        raise ValueError(f"non-positive mean band maximum {maxima}: cannot normalise")
-    return maxima
+    return mean_of_maxima(images.max(axis=(-2, -1)))
+
+
+def mean_of_maxima(maxima: np.ndarray) -> np.ndarray:
+    """Per-band mean of per-image band maxima ``(N, B)`` (gathered chunk by chunk by a
+    streaming merge: the same numbers, so the same constants as :func:`mean_band_maxima`)."""
+    scale = np.asarray(maxima).mean(axis=0)
+    if np.any(scale <= 0):
+        raise ValueError(f"non-positive mean band maximum {scale}: cannot normalise")
+    return scale
 
 
 def normalise(images: np.ndarray, band_scale: np.ndarray, beta: float) -> np.ndarray:
-    """Eq. 9: ``tanh(asinh(β x / ⟨max⟩_b))`` over the band axis (-3); values in (-1, 1)."""
-    scale = np.asarray(band_scale, dtype=np.float64)[:, None, None]
-    return np.tanh(np.arcsinh(beta * np.asarray(images, dtype=np.float64) / scale)).astype(np.float32)
+    """Eq. 9: ``tanh(asinh(β x / ⟨max⟩_b))`` over the band axis (-3); values in (-1, 1).
+
+    Computed in float32 (the images' and the networks' precision; every temporary is
+    the size of ``images`` in float32).
+    """
+    scale = np.asarray(band_scale, dtype=np.float32)[:, None, None]
+    x = np.asarray(images, dtype=np.float32)
+    return np.tanh(np.arcsinh(np.float32(beta) * x / scale))
 
 
 def denormalise(normalised: np.ndarray, band_scale: np.ndarray, beta: float, clip: float = 1e-6) -> np.ndarray:
@@ -68,16 +83,34 @@ def network_bands(model_survey: str) -> list[str]:
     return list(NETWORK_BANDS) if model_survey == "lsst" else list(DES_BANDS)
 
 
+def channel_scale(attrs: dict, model_survey: str, u_band: str) -> np.ndarray:
+    """Eq. 9 constants of a ``model_survey`` network's channels for blends with ``attrs``
+    (a blend store's attributes; 1 for an empty u channel)."""
+    scale = np.asarray(attrs["band_scale"], dtype=np.float64)
+    survey = attrs["survey"]
+    if survey == model_survey:
+        return scale
+    if survey == "des" and model_survey == "lsst" and u_band == "zeros":
+        return np.concatenate([[1.0], scale])
+    raise ValueError(f"a {model_survey} network cannot read {survey} blends with nguyen.des.u_band = {u_band!r}")
+
+
+def network_images(images: np.ndarray, attrs: dict, model_survey: str, u_band: str) -> np.ndarray:
+    """Raw ``images`` of blends with ``attrs``, normalised (eq. 9) on the channels of a
+    ``model_survey`` network (a batch, or a whole set)."""
+    channel_scale(attrs, model_survey, u_band)  # refuses a survey the network cannot read
+    normalised = normalise(images, np.asarray(attrs["band_scale"]), attrs["normalisation_beta"])
+    if attrs["survey"] == model_survey:
+        return normalised
+    return to_network_bands(normalised, "des", "zeros")
+
+
 def network_inputs(blends: BlendSet, product: str, model_survey: str, u_band: str) -> tuple[np.ndarray, np.ndarray]:
     """Normalised (eq. 9) images of ``product`` on the channels of a ``model_survey`` network.
 
-    Returns the images and the per-channel constants (1 for an empty u channel).
+    Returns the images and the per-channel constants (1 for an empty u channel). The
+    whole set at once: the training and evaluation loops use a per-batch view instead
+    (:func:`galprior.models.deblender.products.blend_view`).
     """
-    scale = np.asarray(blends.attrs["band_scale"], dtype=np.float64)
-    images = normalise(getattr(blends, product), scale, blends.attrs["normalisation_beta"])
-    survey = blends.attrs["survey"]
-    if survey == model_survey:
-        return images, scale
-    if survey == "des" and model_survey == "lsst" and u_band == "zeros":
-        return to_network_bands(images, "des", "zeros"), np.concatenate([[1.0], scale])
-    raise ValueError(f"a {model_survey} network cannot read {survey} blends with nguyen.des.u_band = {u_band!r}")
+    return (network_images(getattr(blends, product), blends.attrs, model_survey, u_band),
+            channel_scale(blends.attrs, model_survey, u_band))

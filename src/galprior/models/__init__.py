@@ -3,7 +3,8 @@
 - ``vae``: the VAE source model of Chianese et al. 2020;
 - ``score``: the score-based prior of Adam et al. 2022;
 - ``registry``: save/load of any registered family under fixed file names;
-- ``checkpoint`` and ``training``: the resumable training loop every family shares.
+- ``checkpoint`` and ``training``: the resumable training loop every family shares;
+- ``batches``: the minibatches every loop streams from the stores' chunks.
 
 Importing this package registers every family, so :func:`load_model` knows them all.
 """

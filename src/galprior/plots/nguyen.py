@@ -19,7 +19,7 @@ import pandas as pd  # noqa: E402
 
 from galprior.data.normalisation import normalise  # noqa: E402
 from galprior.plots.images import show_image  # noqa: E402
-from galprior.store import BlendSet, DeblendEvaluation  # noqa: E402
+from galprior.store import BlendSet, DeblendEvaluation, StoreReader  # noqa: E402
 
 ESTIMATOR_STYLE = {
     "e_recon_t2": ("VAE reconstruction", "tab:blue"),
@@ -163,23 +163,56 @@ def ellipticity_distribution_figure(ev: DeblendEvaluation, title: str):
     return fig
 
 
-def normalisation_figure(blends: BlendSet, n: int = 4, band: str = "r"):
-    """Figs. 20-21: raw and eq. 9-normalised images in one band, and their pixel histograms."""
+def _blend_chunks(blends, n: int | None = None):
+    """The raw ``blend`` images of a blend set (a store's reader: a chunk at a time)."""
+    if isinstance(blends, StoreReader):
+        for part in blends.chunks(stop=n):
+            yield blends.read("blend", part)
+    else:
+        yield blends.blend[:n]
+
+
+def normalised_histogram(blends, channel: int, bins: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and edges of the eq. 9-normalised pixel values of one channel of every blend
+    (``bins`` equal bins from the smallest to the largest value, as ``numpy.histogram``),
+    in two passes over the chunks: memory is a chunk, not the split."""
+    scale = np.asarray(blends.attrs["band_scale"])
+    beta = blends.attrs["normalisation_beta"]
+    low, high = np.inf, -np.inf
+    for images in _blend_chunks(blends):
+        values = normalise(images[:, channel:channel + 1], scale[channel:channel + 1], beta)
+        low, high = min(low, float(values.min())), max(high, float(values.max()))
+    edges = np.histogram_bin_edges([low, high], bins=bins, range=(low, high))
+    counts = np.zeros(bins, np.int64)
+    for images in _blend_chunks(blends):
+        values = normalise(images[:, channel:channel + 1], scale[channel:channel + 1], beta)
+        counts += np.histogram(values.ravel(), bins=edges)[0]
+    return counts, edges
+
+
+def normalisation_figure(blends, n: int = 4, band: str = "r"):
+    """Figs. 20-21: raw and eq. 9-normalised images in one band, and their pixel histograms.
+
+    ``blends``: a :class:`~galprior.store.BlendSet`, or its store opened lazily (the
+    histogram of the whole split is then accumulated a chunk at a time).
+    """
     bands = [b.lower() for b in blends.attrs["bands"]]
     channel = bands.index(band.lower())
     scale = np.asarray(blends.attrs["band_scale"])
     beta = blends.attrs["normalisation_beta"]
     n = min(n, len(blends))
     fig, axes = plt.subplots(3, n, figsize=(2.2 * n, 6.6), squeeze=False)
-    normed = normalise(blends.blend[:n], scale, beta)
+    first = np.concatenate(list(_blend_chunks(blends, n)))
+    normed = normalise(first, scale, beta)
     for k in range(n):
-        show_image(axes[0, k], blends.blend[k, channel], title="raw (electrons)", cmap="gray")
+        show_image(axes[0, k], first[k, channel], title="raw (electrons)", cmap="gray")
         show_image(axes[1, k], normed[k, channel], title="normalised, eq. 9", cmap="gray")
     gs = axes[2, 0].get_gridspec()
     for ax in axes[2]:
         ax.remove()
     ax = fig.add_subplot(gs[2, :])
-    ax.hist(normalise(blends.blend, scale, beta)[:, channel].ravel(), bins=80, histtype="step", label="normalised blends")
+    counts, edges = normalised_histogram(blends, channel)
+    ax.stairs(counts, edges, label="normalised blends")
     ax.set_yscale("log")
     ax.set_xlabel(f"{band}-band pixel value, eq. 9 (β = {beta}, <max> = {scale[channel]:.1f} e-)")
     ax.legend(fontsize=7)

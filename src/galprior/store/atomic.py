@@ -16,11 +16,13 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable
 
 from . import faults
 
-__all__ = ["atomic_write", "atomic_json_save", "temporary_sibling"]
+__all__ = ["atomic_target", "atomic_write", "atomic_json_save", "temporary_sibling"]
 
 
 def temporary_sibling(path: Path, tag: str = "tmp") -> Path:
@@ -42,21 +44,21 @@ def _remove_stale_siblings(path: Path) -> None:
             _remove(stale)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
-    """Call ``write(tmp)`` on a temporary sibling of ``path``, then move it to ``path``.
+@contextmanager
+def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write; move it to ``path`` when the block ends.
 
-    ``write`` may create a file or a directory at ``tmp``. An existing directory at
-    ``path`` is moved aside first and deleted only after the new one is in place (a
-    directory cannot be replaced by one rename); an existing file is replaced by
-    ``os.replace``. On any exception the temporary is removed and ``path`` is untouched.
-    Returns ``path``.
+    The context-manager form of :func:`atomic_write`, for writers that fill their output
+    piece by piece (a store appended shard by shard, several stores written side by
+    side). The same guarantees: on any exception the temporary is removed and ``path``
+    is untouched; a directory at ``path`` is replaced only once the new one is complete.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_siblings(path)
     tmp = temporary_sibling(path)
     try:
-        write(tmp)
+        yield tmp
         faults.at_write(tmp)  # no-op unless the reliability tests planned a kill here
         if tmp.is_dir():
             old = None
@@ -71,7 +73,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     except BaseException:
         _remove(tmp)
         raise
-    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` on a temporary sibling of ``path``, then move it to ``path``.
+
+    ``write`` may create a file or a directory at ``tmp``. An existing directory at
+    ``path`` is moved aside first and deleted only after the new one is in place (a
+    directory cannot be replaced by one rename); an existing file is replaced by
+    ``os.replace``. On any exception the temporary is removed and ``path`` is untouched.
+    Returns ``path``.
+    """
+    with atomic_target(path) as tmp:
+        write(tmp)
+    return Path(path)
 
 
 def atomic_json_save(obj: Any, path: str | os.PathLike) -> Path:

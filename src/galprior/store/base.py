@@ -22,6 +22,18 @@ Every store carries in its attributes ``layout``, ``layout_version``,
 (array name -> unit), the layout's required keys, and ``complete: True``, written last.
 Readers refuse a store without it. This module imports no torch: the rules that only
 read stores and write tables run without it.
+
+Two ways in and out, so that memory is bounded by a chunk, not by the data set:
+
+- :meth:`Store.load` / :meth:`Store.save`: the whole store as one checked dataclass
+  (small stores: test splits, mocks, results);
+- :meth:`Store.open` -> :class:`StoreReader`: the same checks on the metadata alone,
+  then one array, a range of entries or an index set read on demand (the training sets);
+  :meth:`Store.writer` -> :class:`StoreWriter`: a store written part by part (merges
+  copy shard by shard) and renamed into place once complete.
+
+Entry arrays are chunked along the entry axis, ``ENTRY_CHUNK`` entries per chunk: the
+unit a reader streams.
 """
 
 from __future__ import annotations
@@ -42,9 +54,16 @@ import zarr
 from galprior import __version__
 from galprior.config import config_hash
 
-from .atomic import atomic_write
+from .atomic import atomic_target, atomic_write
 
-__all__ = ["ArraySpec", "Store", "StoreError", "provenance"]
+__all__ = ["ArraySpec", "ENTRY_CHUNK", "Store", "StoreError", "StoreReader", "StoreWriter", "provenance"]
+
+# Entries per chunk along the entry axis: what one read of a streaming reader costs
+# (256 blends of 6 x 45 x 45 float32: 12 MB per array).
+ENTRY_CHUNK = 256
+
+# Attributes the store machinery writes and the readers strip (not the data's own).
+_MACHINE_ATTRS = ("complete", "layout", "layout_version", "units")
 
 logger = logging.getLogger(__name__)
 
@@ -164,12 +183,7 @@ class Store:
         units = {}
         for spec in self.SPEC:
             value = getattr(self, spec.name)
-            chunks = "auto"  # chunked along the entry axis, so that readers can stream entries
-            if value.ndim and spec.dims[0] == self.ENTRY_AXIS:
-                chunks = (min(256, value.shape[0]) or 1,) + value.shape[1:]
-            arr = root.create_array(spec.name, data=value, chunks=chunks)
-            arr.attrs.update({"unit": spec.unit, "description": spec.description,
-                              "dims": list(spec.dims)})
+            _create_array(root, spec, value.shape, value.dtype, self.ENTRY_AXIS, data=value)
             units[spec.name] = spec.unit
         if self.TABLE:
             table = root.create_group("properties")
@@ -216,19 +230,23 @@ class Store:
 
     @classmethod
     def load(cls, path: str | os.PathLike):
-        """Read a store written by :meth:`save`, checking its layout and completeness."""
+        """Read a whole store written by :meth:`save`, checking its layout and completeness."""
+        return cls.open(path).load()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> StoreReader:
+        """Open a store without reading its arrays (:class:`StoreReader`): layout, version,
+        completeness, dtypes and shapes are checked from the metadata."""
         path = Path(path)
         root, attrs = cls._open(path)
-        kwargs: dict[str, Any] = {s.name: np.asarray(root[s.name][...]) for s in cls.SPEC}
-        if cls.TABLE:
-            table = root["properties"]
-            kwargs["properties"] = pd.DataFrame({c: np.asarray(table[c][...]) for c in cls.TABLE})
-        for key in ("complete", "layout", "layout_version", "units"):
-            attrs.pop(key, None)
-        try:
-            return cls(**kwargs, attrs=attrs)
-        except StoreError as err:
-            raise StoreError(f"{path}: {err}") from err
+        return StoreReader(cls, path, root, attrs)
+
+    @classmethod
+    def writer(cls, path: str | os.PathLike, length: int, *, template: StoreReader,
+               attrs: dict[str, Any], seed: int | None = None,
+               config: dict[str, Any] | None = None) -> StoreWriter:
+        """A :class:`StoreWriter` of ``length`` entries shaped like ``template``."""
+        return StoreWriter(cls, path, length, template=template, attrs=attrs, seed=seed, config=config)
 
     def _fields(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self) if f.name != "attrs"]
@@ -264,3 +282,308 @@ class Store:
             else:
                 kwargs[name] = value
         return type(self)(**kwargs, attrs=dict(self.attrs))
+
+
+# -- reading and writing part by part ----------------------------------------------------
+
+def _create_array(root, spec: ArraySpec, shape: tuple[int, ...], dtype, entry_axis: str,
+                  data: np.ndarray | None = None):
+    """Create one declared array (with its unit, description and dims), chunked along the
+    entry axis (``ENTRY_CHUNK`` entries) when it has one, so that readers can stream entries."""
+    chunks: Any = "auto"
+    if len(shape) and spec.dims[0] == entry_axis:
+        chunks = (min(ENTRY_CHUNK, shape[0]) or 1,) + tuple(shape[1:])
+    if data is not None:
+        arr = root.create_array(spec.name, data=data, chunks=chunks)
+    else:
+        arr = root.create_array(spec.name, shape=shape, dtype=dtype, chunks=chunks)
+    arr.attrs.update({"unit": spec.unit, "description": spec.description, "dims": list(spec.dims)})
+    return arr
+
+
+def _first_non_finite(values: np.ndarray, nan_allowed: bool) -> list[int] | None:
+    """Index of the first non-finite value (NaN allowed when ``nan_allowed``), or None."""
+    if not np.issubdtype(values.dtype, np.floating):
+        return None
+    bad = ~np.isfinite(values)
+    if nan_allowed:
+        bad &= ~np.isnan(values)
+    if not bad.any():
+        return None
+    return np.argwhere(bad)[0].tolist()
+
+
+class StoreReader:
+    """A store opened without reading its arrays (:meth:`Store.open`).
+
+    Checked on opening, from the metadata alone: completeness, layout and its version
+    (as :meth:`Store.load`), every declared array present with its dtype and number of
+    dimensions, the same size of a dimension in every array, and the property table's
+    columns and rows. Values are read only when asked for -- one array, a range of
+    entries or an index set (:meth:`read`), a few arrays (:meth:`read_arrays`), the
+    entries of a range as a checked dataclass (:meth:`entries`), or everything
+    (:meth:`load`) -- and float values are checked for non-finite entries as they are read.
+    The layout's own value checks (e.g. non-negative noise variances) run where a
+    dataclass is built (:meth:`entries`, :meth:`load`).
+
+    For code written against the dataclass (figures, mock lenses from a test split), an
+    array's name as an attribute (``reader.images``) reads that whole array once and
+    keeps it: such a rule reads only the arrays it uses. Training loops stream instead.
+
+    Attributes:
+        layout: the :class:`Store` subclass.
+        path: the store's folder.
+        attrs: its attributes (provenance and the layout's keys), without the machinery's.
+    """
+
+    def __init__(self, layout: type[Store], path: Path, root: Any, attrs: dict[str, Any]):
+        self.layout = layout
+        self.path = path
+        self._root = root
+        self.attrs = {k: v for k, v in attrs.items() if k not in _MACHINE_ATTRS}
+        self._specs = {spec.name: spec for spec in layout.SPEC}
+        self._properties: pd.DataFrame | None = None
+        self._kept: dict[str, np.ndarray] = {}
+        self._length = self._check_metadata()
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """``reader.<array>``: the whole array, read on first use and kept."""
+        if name.startswith("_") or name not in self.__dict__.get("_specs", {}):
+            raise AttributeError(f"{type(self).__name__} of layout "
+                                 f"{getattr(self.__dict__.get('layout'), 'LAYOUT', '?')!r} has no attribute {name!r}")
+        if name not in self._kept:
+            self._kept[name] = self.read(name)
+        return self._kept[name]
+
+    def __repr__(self) -> str:
+        return f"<{self.layout.__name__} reader of {self.path} ({len(self)} entries)>"
+
+    def _check_metadata(self) -> int:
+        sizes: dict[str, int] = {}
+        for spec in self.layout.SPEC:
+            arr = self._root[spec.name]
+            where = f"{self.path}: {self.layout.LAYOUT}: array '{spec.name}'"
+            if np.dtype(arr.dtype) != np.dtype(spec.dtype):
+                raise StoreError(f"{where} has dtype {arr.dtype}, expected {spec.dtype}")
+            if len(arr.shape) != len(spec.dims):
+                raise StoreError(f"{where} has shape {arr.shape}, expected {len(spec.dims)} "
+                                 f"dimensions {spec.dims}")
+            for dim, size in zip(spec.dims, arr.shape):
+                expected = sizes.setdefault(dim, size)
+                if size != expected:
+                    raise StoreError(f"{where} has shape {arr.shape}: dimension {dim} is {size}, "
+                                     f"but {expected} in another array")
+        n = sizes.get(self.layout.ENTRY_AXIS, 0)
+        if self.layout.TABLE:
+            if "properties" not in set(self._root.group_keys()):
+                raise StoreError(f"{self.path}: {self.layout.LAYOUT}: no properties table")
+            table = self._root["properties"]
+            columns = set(table.array_keys())
+            missing = [c for c in self.layout.TABLE if c not in columns]
+            if missing:
+                raise StoreError(f"{self.path}: {self.layout.LAYOUT}: properties table lacks columns {missing}")
+            for column in self.layout.TABLE:
+                if table[column].shape[0] != n:
+                    raise StoreError(f"{self.path}: {self.layout.LAYOUT}: properties column '{column}' "
+                                     f"has {table[column].shape[0]} rows, but the arrays hold "
+                                     f"{self.layout.ENTRY_AXIS}={n}")
+        return int(n)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def _spec(self, name: str) -> ArraySpec:
+        if name not in self._specs:
+            raise KeyError(f"{self.path}: layout {self.layout.LAYOUT!r} has no array {name!r}; "
+                           f"its arrays are {list(self._specs)}")
+        return self._specs[name]
+
+    def _is_entry_array(self, name: str) -> bool:
+        dims = self._spec(name).dims
+        return bool(dims) and dims[0] == self.layout.ENTRY_AXIS
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """Shape of array ``name`` (metadata only)."""
+        self._spec(name)
+        return tuple(self._root[name].shape)
+
+    @property
+    def chunk_length(self) -> int:
+        """Entries per chunk along the entry axis (of the first entry array)."""
+        name = self.layout.entry_arrays()[0]
+        return int(self._root[name].chunks[0])
+
+    def array(self, name: str) -> Any:
+        """The Zarr array ``name`` itself: nothing is read until it is indexed."""
+        self._spec(name)
+        return self._root[name]
+
+    def read(self, name: str, index: slice | np.ndarray | None = None) -> np.ndarray:
+        """Values of array ``name``: all of it (``index`` None), a range of entries (a
+        slice) or an index set (integer array, any order) along the entry axis."""
+        spec = self._spec(name)
+        arr = self._root[name]
+        if index is None:
+            values = np.asarray(arr[...])
+            entries = None
+        else:
+            if not self._is_entry_array(name):
+                raise ValueError(f"{self.path}: array '{name}' has no entry axis "
+                                 f"{self.layout.ENTRY_AXIS!r}; read it whole (index None)")
+            if isinstance(index, slice):
+                values = np.asarray(arr[index])
+                entries = np.arange(len(self))[index]
+            else:
+                entries = np.asarray(index, dtype=np.int64)
+                if entries.ndim != 1:
+                    raise ValueError(f"an index set must be 1-D, got shape {entries.shape}")
+                values = np.asarray(arr.oindex[entries]) if len(entries) else \
+                    np.zeros((0, *arr.shape[1:]), dtype=arr.dtype)
+        first = _first_non_finite(values, spec.name in self.layout.NAN_ALLOWED)
+        if first is not None:
+            if entries is not None:
+                first[0] = int(entries[first[0]])
+            raise StoreError(f"{self.path}: {self.layout.LAYOUT}: array '{name}' holds a non-finite "
+                             f"value (first at index {first})")
+        return values
+
+    def read_arrays(self, names: list[str] | tuple[str, ...],
+                    index: slice | np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Only the arrays ``names`` (optionally of some entries), by name."""
+        return {name: self.read(name, index) for name in names}
+
+    @property
+    def properties(self) -> pd.DataFrame:
+        """The property table (one row per entry; read once, then kept: it is small)."""
+        if not self.layout.TABLE:
+            raise AttributeError(f"{self.path}: layout {self.layout.LAYOUT!r} has no properties table")
+        if self._properties is None:
+            table = self._root["properties"]
+            self._properties = pd.DataFrame({c: np.asarray(table[c][...]) for c in self.layout.TABLE})
+        return self._properties
+
+    def entries(self, index: slice | np.ndarray):
+        """The entries ``index`` as a checked instance of the layout (every array; arrays
+        without the entry axis whole)."""
+        kwargs: dict[str, Any] = {}
+        for spec in self.layout.SPEC:
+            kwargs[spec.name] = self.read(spec.name, index if self._is_entry_array(spec.name) else None)
+        if self.layout.TABLE:
+            kwargs["properties"] = self.properties.iloc[index].reset_index(drop=True)
+        try:
+            return self.layout(**kwargs, attrs=dict(self.attrs))
+        except StoreError as err:
+            raise StoreError(f"{self.path}: {err}") from err
+
+    def load(self):
+        """The whole store as a checked instance of the layout (as :meth:`Store.load`)."""
+        kwargs: dict[str, Any] = {s.name: self.read(s.name) for s in self.layout.SPEC}
+        if self.layout.TABLE:
+            kwargs["properties"] = self.properties.copy()
+        try:
+            return self.layout(**kwargs, attrs=dict(self.attrs))
+        except StoreError as err:
+            raise StoreError(f"{self.path}: {err}") from err
+
+    def chunks(self, stop: int | None = None) -> list[slice]:
+        """Consecutive entry ranges of ``chunk_length`` (the first ``stop`` entries)."""
+        n = len(self) if stop is None else min(stop, len(self))
+        step = self.chunk_length
+        return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+class StoreWriter:
+    """A store written part by part, in entry order, then renamed into place (atomic).
+
+    Use as a context manager (:meth:`Store.writer`)::
+
+        with BlendSet.writer(path, length, template=shards[0], attrs=attrs) as out:
+            for part in parts:           # checked dataclasses of the layout
+                out.append(part)
+            out.attrs["band_scale"] = ...  # attributes may change until the block ends
+
+    The arrays are created with ``length`` entries and the shapes of ``template`` (a
+    :class:`StoreReader` of the same layout) at the start; arrays without the entry axis
+    are copied from it. Each part is checked against the layout (its dataclass) and
+    against the shapes of the others; a writer that ends with fewer or more entries
+    than ``length`` raises and leaves nothing. On success the attributes (``attrs``, the
+    provenance of ``seed``/``config``, the layout) and ``complete`` are written last,
+    exactly as :meth:`Store.save` does, and the temporary folder is renamed to ``path``.
+    """
+
+    def __init__(self, layout: type[Store], path: str | os.PathLike, length: int, *,
+                 template: StoreReader, attrs: dict[str, Any], seed: int | None = None,
+                 config: dict[str, Any] | None = None):
+        if template.layout is not layout:
+            raise TypeError(f"a {layout.__name__} writer needs a {layout.__name__} template, "
+                            f"got {template.layout.__name__} ({template.path})")
+        self.layout = layout
+        self.path = Path(path)
+        self.length = int(length)
+        self.template = template
+        self.attrs = dict(attrs)
+        self.written = 0
+        self._provenance = provenance(seed, config)
+        self._context = None
+        self._root = None
+
+    def __enter__(self) -> StoreWriter:
+        self._context = atomic_target(self.path)
+        tmp = self._context.__enter__()
+        self._root = zarr.open_group(str(tmp), mode="w")
+        self._units: dict[str, str] = {}
+        for spec in self.layout.SPEC:
+            shape = self.template.shape(spec.name)
+            if shape and spec.dims[0] == self.layout.ENTRY_AXIS:
+                _create_array(self._root, spec, (self.length, *shape[1:]), spec.dtype, self.layout.ENTRY_AXIS)
+            else:
+                _create_array(self._root, spec, shape, spec.dtype, self.layout.ENTRY_AXIS,
+                              data=self.template.read(spec.name))
+            self._units[spec.name] = spec.unit
+        if self.layout.TABLE:
+            table = self._root.create_group("properties")
+            for column, (dtype, unit) in self.layout.TABLE.items():
+                table.create_array(column, shape=(self.length,), dtype=dtype, chunks="auto").attrs["unit"] = unit
+                self._units[f"properties/{column}"] = unit
+        return self
+
+    def append(self, part: Store) -> None:
+        """Write the entries of ``part`` (an instance of the layout) after those written so far."""
+        if not isinstance(part, self.layout):
+            raise TypeError(f"{self.path}: expected a {self.layout.__name__}, got {type(part).__name__}")
+        n = len(part) if part.entry_arrays() else 0
+        if self.written + n > self.length:
+            raise StoreError(f"{self.path}: {self.layout.LAYOUT}: {self.written + n} entries appended, "
+                             f"more than the {self.length} declared")
+        if n == 0:
+            return
+        stop = self.written + n
+        for name in self.layout.entry_arrays():
+            value = getattr(part, name)
+            target = self._root[name]
+            if tuple(value.shape[1:]) != tuple(target.shape[1:]):
+                raise StoreError(f"{self.path}: {self.layout.LAYOUT}: array '{name}' of a part has shape "
+                                 f"{value.shape}, the store's entries {target.shape[1:]}")
+            target[self.written:stop] = value
+        if self.layout.TABLE:
+            table = self._root["properties"]
+            for column, (dtype, _) in self.layout.TABLE.items():
+                table[column][self.written:stop] = part.properties[column].to_numpy(dtype=dtype)
+        self.written = stop
+
+    def __exit__(self, kind, value, traceback) -> bool:
+        context, self._context = self._context, None
+        if kind is None and self.written != self.length:
+            error = StoreError(f"{self.path}: {self.layout.LAYOUT}: {self.written} entries written, "
+                               f"{self.length} declared")
+            context.__exit__(StoreError, error, None)
+            raise error
+        if kind is None:
+            attrs = {**self.attrs, **self._provenance, "layout": self.layout.LAYOUT,
+                     "layout_version": self.layout.LAYOUT_VERSION}
+            self._root.attrs.update(_to_json({**attrs, "units": self._units}))
+            self._root.attrs["complete"] = True  # written last: marks a finished store
+        context.__exit__(kind, value, traceback)
+        if kind is None:
+            logger.info("wrote %s (%s, %d entries)", self.path, self.layout.LAYOUT, self.length)
+        return False

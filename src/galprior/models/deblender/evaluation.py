@@ -91,10 +91,15 @@ def flow_map_latents(flow: LatentFlow, mu: np.ndarray, log_var: np.ndarray, step
 
 
 @torch.no_grad()
-def flow_posterior_samples(flow: LatentFlow, mu: np.ndarray, log_var: np.ndarray, n_proposals: int, seed: int, device: torch.device) -> np.ndarray:
-    """One draw per galaxy from ``q p_flow / N(0, I)`` by importance resampling ``n_proposals`` draws of ``q``."""
+def flow_posterior_samples(flow: LatentFlow, mu: np.ndarray, log_var: np.ndarray, n_proposals: int, seed: int, device: torch.device,
+                           generator: torch.Generator | None = None) -> np.ndarray:
+    """One draw per galaxy from ``q p_flow / N(0, I)`` by importance resampling ``n_proposals`` draws of ``q``.
+
+    The draws come from ``generator`` when given (successive groups of galaxies from one
+    stream of random numbers), else from a generator seeded with ``seed``.
+    """
     flow.eval().to(device)
-    gen = torch.Generator().manual_seed(seed)
+    gen = generator if generator is not None else torch.Generator().manual_seed(seed)
     mu_t = torch.as_tensor(mu, dtype=torch.float32)
     lv_t = torch.as_tensor(log_var, dtype=torch.float32)
     eps = torch.randn((n_proposals, *mu_t.shape), generator=gen)

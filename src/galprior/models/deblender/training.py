@@ -10,9 +10,15 @@
 Every stage runs through the project's shared loop (:func:`galprior.models.training.train`):
 resumable from ``checkpoint_dir/last.pt`` (weights, optimizer, epoch, generator and RNG
 states, history), best weights by validation loss, one log line per epoch. Adam with the
-configured learning rate (the report: 1e-4, about 40 epochs). Shuffling and the
-reparameterisation noise come from one ``torch.Generator`` seeded from ``seed``.
-Validation losses use ``z = μ`` so that epochs are compared without Monte-Carlo noise.
+configured learning rate (the report: 1e-4, about 40 epochs). The data come as
+:mod:`galprior.models.batches` streams of ``x`` (input) and ``y`` (target) batches: the
+VAE stages read an :class:`~galprior.models.batches.EntryView` (a blend store opened
+lazily, normalised per batch: :func:`galprior.models.deblender.products.blend_view`; or
+arrays, :func:`pairs`), so memory holds a shuffle buffer, not the 180,000 blends; the
+regressor and the flow read their latents from memory the same way. The shuffle is
+seeded by ``seed`` and the epoch; the reparameterisation noise comes from one
+``torch.Generator`` seeded from ``seed``. Validation losses use ``z = μ`` so that epochs
+are compared without Monte-Carlo noise.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from galprior.models.batches import EntryView, MinibatchStream
 from galprior.models.deblender.network import DeblenderVAE, EllipticityRegressor, LatentFlow, beta_vae_loss
 from galprior.models.training import EarlyStopping, TrainingRun, train
 
@@ -50,19 +57,25 @@ def _tensor(array: np.ndarray, device: torch.device) -> Tensor:
     return torch.as_tensor(np.asarray(array, dtype=np.float32), device=device)
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator | None):
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    for start in range(0, n, batch_size):
-        yield order[start : start + batch_size]
+def pairs(x: np.ndarray, y: np.ndarray) -> EntryView:
+    """Inputs ``x`` and targets ``y`` held in memory as a view of ``x``/``y`` batches."""
+    return EntryView.of_arrays(x=x, y=y)
 
 
-def _vae_epoch(run: TrainingRun, data: dict[str, Tensor], beta: float, batch_size: int) -> dict[str, float]:
+def _streams(train_view: EntryView, val_view: EntryView, settings: StageSettings,
+             device: torch.device) -> tuple[MinibatchStream, MinibatchStream]:
+    """The shuffled training stream and the sequential validation stream of a stage."""
+    return (train_view.stream(settings.batch_size, shuffle=True, seed=settings.seed, device=device),
+            val_view.stream(settings.batch_size, device=device))
+
+
+def _vae_epoch(run: TrainingRun, train_data: MinibatchStream, val_data: MinibatchStream,
+               beta: float) -> dict[str, float]:
     model = run.model
     model.train()
     total = 0.0
-    n = len(data["x_train"])
-    for idx in _batches(n, batch_size, run.generator):
-        x, y = data["x_train"][idx.to(data["x_train"].device)], data["y_train"][idx.to(data["y_train"].device)]
+    for batch in train_data.epoch(run.epoch):
+        x, y = batch["x"], batch["y"]
         mu, log_var = model.encode(x)
         eps = torch.randn(mu.shape, generator=run.generator).to(mu.device)
         recon = model.decode(mu + torch.exp(0.5 * log_var) * eps)
@@ -71,21 +84,37 @@ def _vae_epoch(run: TrainingRun, data: dict[str, Tensor], beta: float, batch_siz
         loss.mean().backward()
         run.optimizer.step()
         total += loss.detach().sum().item()
-    val = evaluate_vae(model, data["x_val"], data["y_val"], beta, batch_size)
-    return {"train_loss": total / n, **val, "score": -val["val_loss"]}
+    val = evaluate_vae(model, val_data, beta)
+    return {"train_loss": total / train_data.n_entries, **val, "score": -val["val_loss"]}
 
 
 @torch.no_grad()
-def evaluate_vae(model: DeblenderVAE, inputs: Tensor, targets: Tensor, beta: float, batch_size: int) -> dict[str, float]:
-    """Mean validation loss, MSE and KL per image, decoding ``z = μ``."""
+def evaluate_vae(model: DeblenderVAE, batches: MinibatchStream, beta: float) -> dict[str, float]:
+    """Mean validation loss, MSE and KL per image, decoding ``z = μ`` (``x``/``y`` batches in order)."""
     model.eval()
     sums = np.zeros(3)
-    for idx in _batches(len(inputs), batch_size, None):
-        mu, log_var = model.encode(inputs[idx])
-        loss, mse, kl = beta_vae_loss(model.decode(mu), targets[idx], mu, log_var, beta)
+    for batch in batches:
+        mu, log_var = model.encode(batch["x"])
+        loss, mse, kl = beta_vae_loss(model.decode(mu), batch["y"], mu, log_var, beta)
         sums += [loss.sum().item(), mse.sum().item(), kl.sum().item()]
-    sums /= len(inputs)
+    sums /= batches.n_entries
     return {"val_loss": float(sums[0]), "val_mse": float(sums[1]), "val_kl": float(sums[2])}
+
+
+def _first_batch(view: EntryView) -> dict[str, Tensor]:
+    batch = next(iter(view.stream(1, buffer_chunks=1)), None)
+    if batch is None:
+        raise ValueError("the deblender needs at least one training blend, got none")
+    return batch
+
+
+def mean_target(view: EntryView, batch_size: int = 256) -> float:
+    """Mean of every target pixel ``y`` of ``view`` (one streamed pass, float64 sums)."""
+    total, count = 0.0, 0
+    for batch in view.stream(batch_size):
+        total += float(batch["y"].double().sum())
+        count += batch["y"].numel()
+    return total / count
 
 
 def _run(model: torch.nn.Module, parameters, settings: StageSettings, extra_settings: dict) -> TrainingRun:
@@ -99,29 +128,27 @@ def _run(model: torch.nn.Module, parameters, settings: StageSettings, extra_sett
     )
 
 
-def _vae_data(x_train, y_train, x_val, y_val, device) -> dict[str, Tensor]:
-    return {k: _tensor(v, device) for k, v in dict(x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val).items()}
-
-
 def train_stage1(
-    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
+    train_data: EntryView, val_data: EntryView, *,
     latent_dim: int, beta: float, settings: StageSettings, checkpoint_dir: str | os.PathLike,
     device: torch.device, progress: bool = True,
 ) -> tuple[DeblenderVAE, list[dict[str, float]]]:
-    """Training 1: noisy isolated ``x`` → clean isolated ``y`` (normalised, ``(N, B, H, W)``)."""
+    """Training 1: noisy isolated ``x`` → clean isolated ``y`` (normalised, ``(N, B, H, W)``
+    batches of the views: :func:`pairs` of arrays, or a blend store's view)."""
     torch.manual_seed(settings.seed)
-    model = DeblenderVAE(bands=x_train.shape[1], stamp_pixels=x_train.shape[-1], latent_dim=latent_dim)
-    model.init_output_bias(float(np.mean(y_train)))
+    x = _first_batch(train_data)["x"]
+    model = DeblenderVAE(bands=x.shape[1], stamp_pixels=x.shape[-1], latent_dim=latent_dim)
+    model.init_output_bias(mean_target(train_data))
     model.to(device)
     run = _run(model, model.parameters(), settings, {"stage": 1, "beta": beta, "latent_dim": latent_dim})
-    data = _vae_data(x_train, y_train, x_val, y_val, device)
-    history = train(run, lambda r: _vae_epoch(r, data, beta, settings.batch_size), epochs=settings.epochs,
+    train_stream, val_stream = _streams(train_data, val_data, settings, device)
+    history = train(run, lambda r: _vae_epoch(r, train_stream, val_stream, beta), epochs=settings.epochs,
                     checkpoint_dir=checkpoint_dir, monitor="score", progress=progress, desc="training 1")
     return model, history
 
 
 def train_stage2(
-    vae1: DeblenderVAE, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, *,
+    vae1: DeblenderVAE, train_data: EntryView, val_data: EntryView, *,
     beta: float, settings: StageSettings, checkpoint_dir: str | os.PathLike, device: torch.device, progress: bool = True,
 ) -> tuple[DeblenderVAE, list[dict[str, float]]]:
     """Training 2: a new encoder on noisy blends ``x`` → clean centre galaxies ``y``; decoder frozen."""
@@ -131,40 +158,45 @@ def train_stage2(
     model.freeze_decoder()
     model.to(device)
     run = _run(model, model.encoder.parameters(), settings, {"stage": 2, "beta": beta})
-    data = _vae_data(x_train, y_train, x_val, y_val, device)
-    history = train(run, lambda r: _vae_epoch(r, data, beta, settings.batch_size), epochs=settings.epochs,
+    train_stream, val_stream = _streams(train_data, val_data, settings, device)
+    history = train(run, lambda r: _vae_epoch(r, train_stream, val_stream, beta), epochs=settings.epochs,
                     checkpoint_dir=checkpoint_dir, monitor="score", progress=progress, desc="training 2")
     return model, history
 
 
 @torch.no_grad()
-def encode_means(model: DeblenderVAE, images: np.ndarray, batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """μ and log σ² of the encoder for normalised ``images``; ``(N, latent_dim)`` each."""
+def encode_means(model: DeblenderVAE, images: np.ndarray | EntryView, batch_size: int,
+                 device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """μ and log σ² of the encoder for normalised ``images`` (an array, or a view whose
+    batches hold them as ``x``: streamed in order); ``(N, latent_dim)`` each."""
     model.eval().to(device)
+    view = images if isinstance(images, EntryView) else EntryView.of_arrays(x=images)
     mus, log_vars = [], []
-    for start in range(0, len(images), batch_size):
-        mu, log_var = model.encode(_tensor(images[start : start + batch_size], device))
+    for batch in view.stream(batch_size, device=device):
+        mu, log_var = model.encode(batch["x"])
         mus.append(mu.cpu().numpy())
         log_vars.append(log_var.cpu().numpy())
     return np.concatenate(mus), np.concatenate(log_vars)
 
 
-def _regressor_epoch(run: TrainingRun, data: dict[str, Tensor], batch_size: int) -> dict[str, float]:
+def _regressor_epoch(run: TrainingRun, train_data: MinibatchStream, val_data: MinibatchStream) -> dict[str, float]:
     model = run.model
     model.train()
     total = 0.0
-    n = len(data["x_train"])
-    for idx in _batches(n, batch_size, run.generator):
-        idx = idx.to(data["x_train"].device)
-        loss = (model(data["x_train"][idx]) - data["y_train"][idx]).pow(2).mean()
+    for batch in train_data.epoch(run.epoch):
+        loss = (model(batch["x"]) - batch["y"]).pow(2).mean()
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()
-        total += loss.item() * len(idx)
+        total += loss.item() * len(batch["x"])
     model.eval()
+    squared, count = 0.0, 0
     with torch.no_grad():
-        val = (model(data["x_val"]) - data["y_val"]).pow(2).mean().item()
-    return {"train_loss": total / n, "val_loss": val, "score": -val}
+        for batch in val_data:
+            squared += (model(batch["x"]) - batch["y"]).pow(2).sum().item()
+            count += batch["y"].numel()
+    val = squared / count
+    return {"train_loss": total / train_data.n_entries, "val_loss": val, "score": -val}
 
 
 def train_stage3(
@@ -175,27 +207,26 @@ def train_stage3(
     torch.manual_seed(settings.seed)
     model = EllipticityRegressor(latent_dim=mu_train.shape[1], dropout=dropout).to(device)
     run = _run(model, model.parameters(), settings, {"stage": 3, "dropout": dropout})
-    data = _vae_data(mu_train, e_train, mu_val, e_val, device)
-    history = train(run, lambda r: _regressor_epoch(r, data, settings.batch_size), epochs=settings.epochs,
+    train_stream, val_stream = _streams(pairs(mu_train, e_train), pairs(mu_val, e_val), settings, device)
+    history = train(run, lambda r: _regressor_epoch(r, train_stream, val_stream), epochs=settings.epochs,
                     checkpoint_dir=checkpoint_dir, monitor="score", progress=progress, desc="training 3")
     return model, history
 
 
-def _flow_epoch(run: TrainingRun, data: dict[str, Tensor], batch_size: int) -> dict[str, float]:
+def _flow_epoch(run: TrainingRun, train_data: MinibatchStream, val_data: MinibatchStream) -> dict[str, float]:
     model = run.model
     model.train()
     total = 0.0
-    n = len(data["z_train"])
-    for idx in _batches(n, batch_size, run.generator):
-        nll = -model.log_prob(data["z_train"][idx.to(data["z_train"].device)]).mean()
+    for batch in train_data.epoch(run.epoch):
+        nll = -model.log_prob(batch["z"]).mean()
         run.optimizer.zero_grad(set_to_none=True)
         nll.backward()
         run.optimizer.step()
-        total += nll.item() * len(idx)
+        total += nll.item() * len(batch["z"])
     model.eval()
     with torch.no_grad():
-        val = -model.log_prob(data["z_val"]).mean().item()
-    return {"train_nll": total / n, "val_nll": val, "score": -val}
+        val = -sum(model.log_prob(batch["z"]).sum().item() for batch in val_data) / val_data.n_entries
+    return {"train_nll": total / train_data.n_entries, "val_nll": val, "score": -val}
 
 
 def fit_latent_flow(
@@ -208,7 +239,7 @@ def fit_latent_flow(
     model.set_standardisation(_tensor(z_train, torch.device("cpu")))
     model.to(device)
     run = _run(model, model.parameters(), settings, {"stage": "flow", "transforms": transforms, "hidden_features": hidden_features})
-    data = {"z_train": _tensor(z_train, device), "z_val": _tensor(z_val, device)}
-    history = train(run, lambda r: _flow_epoch(r, data, settings.batch_size), epochs=settings.epochs,
+    train_stream, val_stream = _streams(EntryView.of_arrays(z=z_train), EntryView.of_arrays(z=z_val), settings, device)
+    history = train(run, lambda r: _flow_epoch(r, train_stream, val_stream), epochs=settings.epochs,
                     checkpoint_dir=checkpoint_dir, monitor="score", progress=progress, desc="latent flow")
     return model, history

@@ -1,7 +1,9 @@
 """What the Lanusse et al. 2021 rules make: the trained VAE, the latent flow, the samples.
 
-Each function reads galaxy sets (:class:`~galprior.store.GalaxySet`) and config blocks
-and returns or writes the rule's outputs; the workflow scripts only call these.
+Each function reads galaxy sets (:class:`~galprior.store.GalaxySet`, or their stores
+opened lazily: :class:`~galprior.store.StoreReader`, whose stamps, PSFs and noise power
+spectra are then streamed a chunk at a time) and config blocks and returns or writes the
+rule's outputs; the workflow scripts only call these.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from galprior.models.flowvae.sampling import observe, reconstruct, sample_light_
 from galprior.models.flowvae.training import (FLOW_HISTORY_COLUMNS, VAE_HISTORY_COLUMNS,
                                               FlowTrainingSettings, VAETrainingSettings,
                                               as_settings, encode_posteriors, fit_flow_vae,
-                                              fit_latent_flow, galaxy_tensors)
+                                              fit_latent_flow, galaxy_tensors, galaxy_view)
 from galprior.models.registry import load_model, save_model
-from galprior.store import GalaxySet, LatentSampleSet, MorphologySampleSet
+from galprior.store import GalaxySet, LatentSampleSet, MorphologySampleSet, StoreReader
 
 logger = logging.getLogger(__name__)
 
 
-def conditions_of(galaxies: GalaxySet) -> np.ndarray:
+def conditions_of(galaxies: GalaxySet | StoreReader) -> np.ndarray:
     """``(N, 3)`` conditions (mag, half-light radius in arcsec, redshift); error on NaN."""
     values = galaxies.properties[list(CONDITION_COLUMNS)].to_numpy(np.float64)
     bad = ~np.isfinite(values)
@@ -46,7 +48,16 @@ def tensors_of(galaxies: GalaxySet, image_size: int):
                           conditions_of(galaxies), image_size)
 
 
-def train_flow_vae_on_galaxies(train: GalaxySet, val: GalaxySet, *, image_size: int,
+def data_of(galaxies: GalaxySet | StoreReader, image_size: int):
+    """What the training loops read: a store's galaxies streamed and cropped batch by batch
+    (:func:`galaxy_view`), a galaxy set in memory cropped at once (:func:`tensors_of`)."""
+    if isinstance(galaxies, StoreReader):
+        return galaxy_view(galaxies, image_size, conditions_of(galaxies))
+    return tensors_of(galaxies, image_size)
+
+
+def train_flow_vae_on_galaxies(train: GalaxySet | StoreReader, val: GalaxySet | StoreReader, *,
+                               image_size: int,
                                architecture: dict[str, Any], training: dict[str, Any],
                                seed: int, checkpoint_dir: str | os.PathLike,
                                model_dir: str | os.PathLike,
@@ -58,14 +69,14 @@ def train_flow_vae_on_galaxies(train: GalaxySet, val: GalaxySet, *, image_size: 
         model = FlowVAE(image_size=image_size, **architecture)
     logger.info("Flow-VAE: %d parameters, %d training / %d validation galaxies on %s",
                 count_parameters(model), len(train), len(val), device)
-    history = fit_flow_vae(model, tensors_of(train, image_size), tensors_of(val, image_size),
+    history = fit_flow_vae(model, data_of(train, image_size), data_of(val, image_size),
                            settings, checkpoint_dir=checkpoint_dir, device=device, seed=seed)
     save_model(model.cpu(), model_dir)
     return pd.DataFrame.from_records(history, columns=list(VAE_HISTORY_COLUMNS))
 
 
-def train_latent_flow_on_galaxies(vae_dir: str | os.PathLike, train: GalaxySet,
-                                  val: GalaxySet, *, architecture: dict[str, Any],
+def train_latent_flow_on_galaxies(vae_dir: str | os.PathLike, train: GalaxySet | StoreReader,
+                                  val: GalaxySet | StoreReader, *, architecture: dict[str, Any],
                                   training: dict[str, Any], seed: int,
                                   checkpoint_dir: str | os.PathLike,
                                   model_dir: str | os.PathLike, device: torch.device,
@@ -78,24 +89,25 @@ def train_latent_flow_on_galaxies(vae_dir: str | os.PathLike, train: GalaxySet,
     settings = as_settings(FlowTrainingSettings, training)
     vae = load_model(vae_dir, family="flowvae")
     size = vae.image_size
-    train_t, val_t = tensors_of(train, size), tensors_of(val, size)
-    train_q = encode_posteriors(vae, train_t, settings.batch_size, device)
-    val_q = encode_posteriors(vae, val_t, settings.batch_size, device)
+    train_q = encode_posteriors(vae, data_of(train, size), settings.batch_size, device)
+    val_q = encode_posteriors(vae, data_of(val, size), settings.batch_size, device)
+    train_y = torch.as_tensor(conditions_of(train), dtype=torch.float32)
+    val_y = torch.as_tensor(conditions_of(val), dtype=torch.float32)
     with torch.random.fork_rng(devices=[]):  # the initial weights depend on the seed alone
         torch.manual_seed(seed)
         flow = LatentFlow(latent_dim=vae.latent_dim, n_conditions=len(CONDITION_COLUMNS),
                           seed=seed, **architecture)
-    history = fit_latent_flow(flow, train_q, train_t.conditions, val_q, val_t.conditions,
+    history = fit_latent_flow(flow, train_q, train_y, val_q, val_y,
                               settings, checkpoint_dir=checkpoint_dir, device=device,
                               seed=seed)
     save_model(flow.cpu(), model_dir)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
-        sampled = flow.eval().sample(train_t.conditions)
+        sampled = flow.eval().sample(train_y)
         encoded = train_q.draw(torch.Generator().manual_seed(seed + 2))
     latents = LatentSampleSet(encoded=encoded.numpy().astype(np.float32),
                               sampled=sampled.numpy().astype(np.float32),
-                              conditions=train_t.conditions.numpy().astype(np.float32),
+                              conditions=train_y.numpy().astype(np.float32),
                               attrs={"condition_names": list(CONDITION_COLUMNS)})
     return pd.DataFrame.from_records(history, columns=list(FLOW_HISTORY_COLUMNS)), latents
 

@@ -4,7 +4,12 @@ Pieces (the loop, its checkpoints and its logging are the shared
 :func:`galprior.models.training.train`):
 
 - :class:`GalaxyTensors` / :func:`galaxy_tensors`: the stamps cropped to the model's
-  side, the PSFs and the noise power spectra of the crops.
+  side, the PSFs and the noise power spectra of the crops (in memory: small sets);
+  :func:`galaxy_view`: the same, cropped batch by batch from a galaxy store opened
+  lazily, or from :class:`GalaxyTensors`. Every loop below reads its galaxies and
+  latents as :mod:`galprior.models.batches` streams: a buffered shuffle of the store's
+  chunks seeded by ``(seed, epoch)`` for training (memory: a few chunks, not the set),
+  in order for validation and encoding.
 - :func:`dihedral_augment`: random flips and transposes of a batch (stamp, PSF and noise
   power spectrum together), an option of ours (the paper is silent on augmentation).
 - :func:`sqrt_decay`: the square-root learning-rate decay of Table 1 and sec. 4.2.2,
@@ -57,6 +62,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from galprior.models.augment import apply_dihedral, random_dihedral
+from galprior.models.batches import EntryView, MinibatchStream
 from galprior.models.ema import EMA
 from galprior.models.flowvae import likelihood as lk
 from galprior.models.flowvae.flow import LatentFlow
@@ -111,6 +117,45 @@ def galaxy_tensors(images: np.ndarray, psf: np.ndarray, noise_power: np.ndarray,
                                 image_size)
     return GalaxyTensors(images_t.contiguous(), torch.as_tensor(np.asarray(psf, np.float32)),
                          power.float(), torch.as_tensor(np.asarray(conditions, np.float32)))
+
+
+def galaxy_view(galaxies: Any, image_size: int | None = None,
+                conditions: np.ndarray | None = None) -> EntryView:
+    """Batches ``images``, ``psf``, ``noise_power``, ``conditions`` of a galaxy set.
+
+    ``galaxies``: :class:`GalaxyTensors` (already cropped), an :class:`EntryView` (as it
+    is), or a galaxy store's :class:`~galprior.store.StoreReader` with the ``(N, 3)``
+    ``conditions`` of its galaxies: then each batch's stamps and noise power spectra are
+    cropped to ``image_size`` as :func:`galaxy_tensors` crops them.
+    """
+    if isinstance(galaxies, EntryView):
+        return galaxies
+    if isinstance(galaxies, GalaxyTensors):
+        return EntryView.of_arrays(images=galaxies.images, psf=galaxies.psf,
+                                   noise_power=galaxies.noise_power, conditions=galaxies.conditions)
+    side = galaxies.shape("images")[-1]
+    if side < image_size:
+        raise ValueError(f"flowvae: stamps of side {side} are smaller than image_size {image_size}")
+    conditions = np.asarray(conditions, np.float32)
+
+    def crop(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        images = lk.pad_or_crop(torch.as_tensor(batch["images"]), image_size)
+        power = lk.crop_noise_power(torch.as_tensor(batch["noise_power"], dtype=torch.float64), image_size)
+        return {**batch, "images": images.numpy(), "noise_power": power.float().numpy(),
+                "conditions": conditions[batch["index"]]}
+
+    return EntryView(galaxies, ("images", "psf", "noise_power"), crop)
+
+
+def _sequential(data: Any, batch_size: int, device: torch.device) -> MinibatchStream:
+    """``data`` (a stream, or what :func:`galaxy_view` takes) as batches in order."""
+    if isinstance(data, MinibatchStream):
+        return data
+    return galaxy_view(data).stream(batch_size, device=device)
+
+
+def _triple(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    return batch["images"], batch["psf"], batch["noise_power"]
 
 
 def dihedral_augment(images: Tensor, psf: Tensor, noise_power: Tensor,
@@ -232,36 +277,36 @@ class VAETrainingSettings:
 
 
 @torch.no_grad()
-def evaluate_vae(model: FlowVAE, data: GalaxyTensors, batch_size: int,
+def evaluate_vae(model: FlowVAE, data: Any, batch_size: int,
                  device: torch.device, seed: int = 0) -> dict[str, float]:
-    """Mean loss, log-likelihood and KL per galaxy, without training aids, fixed noise."""
+    """Mean loss, log-likelihood and KL per galaxy, without training aids, fixed noise
+    (``data``: a sequential stream, or what :func:`galaxy_view` takes)."""
     model.eval()
+    batches = _sequential(data, batch_size, device)
     generator = torch.Generator(device=device).manual_seed(seed)
     sums = {"loss": 0.0, "log_likelihood": 0.0, "kl": 0.0}
-    for start in range(0, len(data), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(data)))
-        terms = model.loss(*data.batch(index, device), generator=generator)
+    for batch in batches:
+        terms = model.loss(*_triple(batch), generator=generator)
         for key in sums:
             sums[key] += terms[key].sum().item()
-    return {key: value / len(data) for key, value in sums.items()}
+    return {key: value / batches.n_entries for key, value in sums.items()}
 
 
-def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTensors,
+def vae_epoch(run: TrainingRun, train_data: MinibatchStream, val_data: MinibatchStream,
               settings: VAETrainingSettings, device: torch.device) -> dict[str, float]:
-    """One pass over the shuffled training set (cut short at ``settings.steps``), then
-    the validation scores.
+    """One pass over the training stream (epoch ``run.epoch`` of its shuffle, cut short at
+    ``settings.steps``), then the validation scores.
 
     With ``run.ema``, the moving average is updated after every step.
     """
     model = run.model
     model.train()
-    n_batches = math.ceil(len(train_data) / settings.batch_size)
+    n_batches = len(train_data)
     total_steps = planned_steps(settings.steps, settings.epochs, n_batches)
-    order = torch.randperm(len(train_data), generator=run.generator)
     sums = {"loss": 0.0, "log_likelihood": 0.0, "kl": 0.0}
     seen = 0
-    for b in tqdm(range(n_batches), desc=f"epoch {run.epoch} batches", leave=False,
-                  mininterval=10):
+    for b, batch in enumerate(tqdm(train_data.epoch(run.epoch), total=n_batches,
+                                   desc=f"epoch {run.epoch} batches", leave=False, mininterval=10)):
         step = (run.epoch - 1) * n_batches + b
         if step >= total_steps:
             break
@@ -271,8 +316,7 @@ def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTenso
                             settings.anneal_fraction)
         penalty = aid_strength(step, total_steps, settings.bottleneck_penalty,
                                settings.anneal_fraction)
-        index = order[b * settings.batch_size:(b + 1) * settings.batch_size]
-        batch = train_data.batch(index, device)
+        batch = _triple(batch)
         if settings.augment:
             batch = dihedral_augment(*batch, generator=run.generator)
         terms = model.loss(*batch, skip_fraction=skip,
@@ -284,7 +328,7 @@ def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTenso
             run.ema.update(model)
         for key in sums:
             sums[key] += terms[key].detach().sum().item()
-        seen += len(index)
+        seen += len(batch[0])
         done = step + 1
     val = evaluate_vae(model, val_data, settings.batch_size, device)
     record = {"step": done, **{f"train_{k}": v / seen for k, v in sums.items()}}
@@ -294,13 +338,16 @@ def vae_epoch(run: TrainingRun, train_data: GalaxyTensors, val_data: GalaxyTenso
     return record
 
 
-def fit_flow_vae(model: FlowVAE, train_data: GalaxyTensors, val_data: GalaxyTensors,
+def fit_flow_vae(model: FlowVAE, train_data: Any, val_data: Any,
                  settings: VAETrainingSettings, *, checkpoint_dir: str | os.PathLike,
                  device: torch.device, seed: int, progress: bool = True) -> list[dict]:
     """Train the VAE with resumable checkpoints; returns the history (one row per pass).
 
     The run lasts ``settings.steps`` optimiser steps, or ``settings.epochs`` passes with
     early stopping when ``steps`` is None (:func:`planned_passes`).
+    ``train_data``, ``val_data``: :class:`GalaxyTensors`, or :func:`galaxy_view` of a
+    store (streamed: the training batches in a buffered shuffle seeded by ``seed`` and
+    the pass, one at a time on ``device``).
     ``settings.keep`` says which weights the model ends with: those of the last step
     (the paper trains a fixed number of steps), of the pass with the lowest validation
     loss (without training aids), or their exponential moving average over the steps
@@ -309,7 +356,10 @@ def fit_flow_vae(model: FlowVAE, train_data: GalaxyTensors, val_data: GalaxyTens
     """
     if settings.keep not in KEEP:
         raise ValueError(f"flowvae: keep {settings.keep!r} is not one of {KEEP}")
-    n_batches = math.ceil(len(train_data) / settings.batch_size)
+    train_stream = galaxy_view(train_data).stream(settings.batch_size, shuffle=True, seed=seed,
+                                                  device=device)
+    val_stream = galaxy_view(val_data).stream(settings.batch_size, device=device)
+    n_batches = len(train_stream)
     passes = planned_passes(settings.steps, settings.epochs, n_batches)
     logger.info("Flow-VAE training: %s (%d passes of %d steps at most)",
                 "early stopping on the validation loss" if settings.steps is None
@@ -324,7 +374,7 @@ def fit_flow_vae(model: FlowVAE, train_data: GalaxyTensors, val_data: GalaxyTens
                       settings={**settings.__dict__, "seed": seed,
                                 "hyperparameters": model.hyperparameters},
                       ema=EMA(model, settings.ema_decay) if settings.keep == "ema" else None)
-    history = train(run, lambda r: vae_epoch(r, train_data, val_data, settings, device),
+    history = train(run, lambda r: vae_epoch(r, train_stream, val_stream, settings, device),
                     epochs=passes, checkpoint_dir=checkpoint_dir, monitor="score",
                     restore_best=settings.keep == "best", progress=progress,
                     desc="flowvae epochs")
@@ -354,14 +404,15 @@ class LatentPosteriors:
 
 
 @torch.no_grad()
-def encode_posteriors(model: FlowVAE, data: GalaxyTensors, batch_size: int,
+def encode_posteriors(model: FlowVAE, data: Any, batch_size: int,
                       device: torch.device, progress: bool = False) -> LatentPosteriors:
-    """Posteriors ``q(z | x)`` of the frozen encoder: its means and standard deviations."""
+    """Posteriors ``q(z | x)`` of the frozen encoder: its means and standard deviations
+    (``data`` streamed in order, what :func:`galaxy_view` takes)."""
     model.eval().to(device)
     means, stds = [], []
-    for start in tqdm(range(0, len(data), batch_size), desc="encoding", disable=not progress):
-        index = torch.arange(start, min(start + batch_size, len(data)))
-        images, psf, _ = data.batch(index, device)
+    batches = _sequential(data, batch_size, device)
+    for batch in tqdm(batches, total=len(batches), desc="encoding", disable=not progress):
+        images, psf, _ = _triple(batch)
         mean, log_std = model.encode(images, psf)
         means.append(mean.cpu())
         stds.append(log_std.exp().cpu())
@@ -398,27 +449,31 @@ def flow_epoch(run: TrainingRun, train_q: LatentPosteriors, train_y: Tensor, val
                val_y: Tensor, settings: FlowTrainingSettings,
                device: torch.device) -> dict[str, float]:
     """One pass of maximum likelihood (eq. 12) over fresh posterior draws (cut short at
-    ``settings.steps``), then validation."""
+    ``settings.steps``), then validation.
+
+    The galaxies come in a buffered shuffle seeded by ``run.settings["seed"]`` and the
+    pass; each batch's draws ``z ~ q(z | x)`` come from ``run.generator``.
+    """
     flow = run.model
     flow.train()
-    train_z = train_q.draw(run.generator)
-    n_batches = math.ceil(len(train_z) / settings.batch_size)
+    batches = EntryView.of_arrays(mean=train_q.mean, std=train_q.std, y=train_y).stream(
+        settings.batch_size, shuffle=True, seed=run.settings["seed"], device=device)
+    n_batches = len(batches)
     total_steps = planned_steps(settings.steps, settings.epochs, n_batches)
-    order = torch.randperm(len(train_z), generator=run.generator)
     total, seen = 0.0, 0
-    for b in range(n_batches):
+    for b, batch in enumerate(batches.epoch(run.epoch)):
         step = (run.epoch - 1) * n_batches + b
         if step >= total_steps:
             break
         lr = sqrt_decay(step, settings.learning_rate, settings.decay_start)
         set_learning_rate(run.optimizer, lr)
-        index = order[b * settings.batch_size:(b + 1) * settings.batch_size]
-        log_prob = flow.log_prob(train_z[index].to(device), train_y[index].to(device))
+        noise = torch.randn(batch["mean"].shape, generator=run.generator).to(device)
+        log_prob = flow.log_prob(batch["mean"] + batch["std"] * noise, batch["y"])
         run.optimizer.zero_grad(set_to_none=True)
         (-log_prob.mean()).backward()
         run.optimizer.step()
         total += log_prob.detach().sum().item()
-        seen += len(index)
+        seen += len(log_prob)
         done = step + 1
     flow.eval()
     with torch.no_grad():

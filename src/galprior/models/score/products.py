@@ -51,3 +51,4 @@ def train_score_prior(train: np.ndarray, val: np.ndarray, *, sigma_min: float, s
                                      normalisation=normalisation)
     save_model(model, Path(model_dir))
     return history
+

@@ -79,17 +79,29 @@ class VESDE:
 def largest_pairwise_distance(images: np.ndarray | Tensor, chunk: int = 512) -> float:
     """Largest Euclidean distance between any two images (Song & Ermon Technique 1).
 
+    Computed block against block, ``chunk`` images at a time, so that memory holds two
+    blocks: ``images`` may be an array, a tensor or a Zarr array (a training set streamed
+    from disk), anything with a shape and slicing along the first axis.
+
     Parameters
     ----------
     images: (N, ...) training images; flattened per image.
-    chunk: rows per block of the distance matrix (memory).
+    chunk: images per block of the distance matrix (memory).
     """
-    x = torch.as_tensor(np.asarray(images), dtype=torch.float64).reshape(len(images), -1)
-    if len(x) < 2:
-        raise ValueError(f"need at least two training images to estimate sigma_max, got {len(x)}")
+    n = images.shape[0] if hasattr(images, "shape") else len(images)
+    if n < 2:
+        raise ValueError(f"need at least two training images to estimate sigma_max, got {n}")
+
+    def block(start: int) -> Tensor:
+        rows = images[start:start + chunk]
+        rows = rows.detach().cpu() if isinstance(rows, Tensor) else np.asarray(rows)
+        return torch.as_tensor(rows, dtype=torch.float64).reshape(len(rows), -1)
+
     best = 0.0
-    for i in range(0, len(x), chunk):
-        best = max(best, float(torch.cdist(x[i:i + chunk], x).max()))
+    for i in range(0, n, chunk):
+        left = block(i)
+        for j in range(i, n, chunk):
+            best = max(best, float(torch.cdist(left, left if j == i else block(j)).max()))
     return best
 
 

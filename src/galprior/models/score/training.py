@@ -15,8 +15,14 @@ Pieces, each testable on its own:
 The paper trains NCSN++ with batches of 16 for ~350 000 steps (Adam, as Song et al.
 2021: lr 2e-4, 5000 warm-up steps, EMA 0.999, gradient clipping 1); ours are set in the
 config (``adam.score_model.training``). The EMA weights are the model that is saved.
-All randomness comes from one ``torch.Generator`` whose state is checkpointed, so a run
-killed after a block and resumed ends with the same weights as an uninterrupted run.
+The batches are streamed (:mod:`galprior.models.batches`): epochs of a buffered shuffle
+of the training images (an array, or a Zarr array on disk), seeded by ``(seed, epoch)``;
+step ``s`` takes batch ``s mod n`` of epoch ``s div n`` (``n`` batches per epoch, an
+incomplete last batch dropped), so that every step sees ``batch_size`` images and a
+resumed run finds its place from the step alone. The rest of the randomness (the
+symmetries, t and z of eq. 3) comes from one ``torch.Generator`` whose state is
+checkpointed, so a run killed after a block and resumed ends with the same weights as an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from galprior.models.augment import apply_dihedral, random_dihedral
+from galprior.models.batches import EntryView, MinibatchStream
 from galprior.models.checkpoint import (LAST_CHECKPOINT_FILE, load_checkpoint, refuse_other_settings,
                                         save_checkpoint, unfit_message)
 
@@ -142,6 +149,14 @@ def _log_block(run: _Run, losses: list[float], val: Tensor, lr: float) -> None:
                 row["train_loss"], row["val_loss"], row["val_loss_ema"])
 
 
+def _batches_from(stream: MinibatchStream, step: int):
+    """Training batches from step ``step`` on, epoch after epoch (endless)."""
+    epoch, offset = divmod(step, len(stream))
+    while True:
+        yield from stream.epoch(epoch, start_batch=offset)
+        epoch, offset = epoch + 1, 0
+
+
 def fit_score_model(train_images: np.ndarray, val_images: np.ndarray, architecture: dict,
                     sigma_min: float, sigma_max: float, config: ScoreTrainingConfig,
                     checkpoint_dir: str | os.PathLike, seed: int,
@@ -150,7 +165,9 @@ def fit_score_model(train_images: np.ndarray, val_images: np.ndarray, architectu
     """Train eps_theta on ``train_images`` (N, H, W) in the units of ``normalisation``;
     returns the EMA model (CPU) and the history.
 
-    Resumes from ``checkpoint_dir/last.pt`` when it exists (same hyper-parameters).
+    ``train_images`` may be a Zarr array (streamed, a shuffle buffer at a time);
+    ``val_images[:n_validation]`` are held in memory. Resumes from
+    ``checkpoint_dir/last.pt`` when it exists (same hyper-parameters).
     """
     torch.manual_seed(seed)  # weight initialisation
     model = ScoreUNet(image_size=train_images.shape[-1], sigma_min=sigma_min, sigma_max=sigma_max,
@@ -161,18 +178,20 @@ def fit_score_model(train_images: np.ndarray, val_images: np.ndarray, architectu
     if state is not None:
         run.restore(state, checkpoint_dir)
         logger.info("resumed training at step %d from %s", run.step, checkpoint_dir)
-    train = torch.as_tensor(np.asarray(train_images), dtype=torch.float32)
+    stream = EntryView.of_arrays(images=train_images).stream(
+        config.batch_size, shuffle=True, seed=seed, drop_last=train_images.shape[0] >= config.batch_size)
+    batches = _batches_from(stream, run.step)
     val = torch.as_tensor(np.asarray(val_images[:config.n_validation]), dtype=torch.float32).to(device)
     logger.info("training the score model (%d weights) on %d images of %dx%d for %d steps",
-                sum(p.numel() for p in model.parameters()), len(train), *train.shape[1:], config.steps)
+                sum(p.numel() for p in model.parameters()), *train_images.shape,
+                config.steps)
     bar = tqdm(total=config.steps, initial=run.step, desc="DSM steps")
     losses: list[float] = []
     while run.step < config.steps:
         lr = learning_rate(run.step, config.lr, config.warmup_steps)
         for group in run.optimizer.param_groups:
             group["lr"] = lr
-        index = torch.randint(0, len(train), (config.batch_size,), generator=run.generator)
-        batch = train[index]
+        batch = next(batches)["images"]
         if config.augment:
             batch = random_symmetry(batch, run.generator)
         losses.append(training_step(model, run.optimizer, batch.to(device), run.generator, config.grad_clip))

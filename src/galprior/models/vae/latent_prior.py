@@ -36,7 +36,7 @@ import numpy as np
 import pyro.distributions
 import torch
 
-from galprior.models.vae.network import VAE, images_to_tensor
+from galprior.models.vae.network import VAE
 from galprior.store.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -51,11 +51,16 @@ class LatentPrior(NamedTuple):
 
 
 @torch.no_grad()
-def encode_means(model: VAE, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Encoder means ``mu(x)`` of ``(N, H, W)`` images in eval mode, shape ``(N, D)``."""
+def encode_means(model: VAE, images: Any, batch_size: int = 256) -> np.ndarray:
+    """Encoder means ``mu(x)`` of ``(N, H, W)`` images in eval mode, shape ``(N, D)``.
+
+    ``images``: an array, or a galaxy store's reader (streamed, ``batch_size`` at a time).
+    """
+    from galprior.models.vae.training import image_view
+
     model.eval()
-    x = images_to_tensor(images, model.image_size)
-    chunks = [model.encode(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)]
+    stream = image_view(images, model.image_size).stream(batch_size)
+    chunks = [model.encode(batch["images"])[0] for batch in stream]
     return torch.cat(chunks).double().numpy()
 
 
@@ -88,7 +93,7 @@ def fit_latent_prior(
 
     Args:
         model: trained VAE.
-        images: ``(N, H, W)`` training images, ``N >= 2``.
+        images: ``(N, H, W)`` training images, ``N >= 2`` (an array or a store's reader).
         covariance_scale: factor on the sample covariance (9 in Chianese et al. 2020).
         batch_size: images encoded at a time.
 

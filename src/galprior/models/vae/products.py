@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galprior.store import GalaxySet, ReconstructionSet
+from galprior.store import GalaxySet, ReconstructionSet, StoreReader
 from galprior.models.registry import save_model
 from galprior.models.vae.network import VAE
 from galprior.models.vae.reconstruction import reconstruct, rotation_reconstructions
@@ -20,19 +20,27 @@ logger = logging.getLogger(__name__)
 
 
 def train_vae_on_galaxies(
-    train: GalaxySet, val: GalaxySet, *, architecture: dict[str, Any],
+    train: GalaxySet | StoreReader, val: GalaxySet | StoreReader, *, architecture: dict[str, Any],
     training: dict[str, Any], seed: int, checkpoint_dir: str | os.PathLike,
     model_dir: str | os.PathLike, device: torch.device | str = "cpu",
 ) -> pd.DataFrame:
-    """Build and train a VAE on ``device``, save it to ``model_dir``; return the loss history."""
+    """Build and train a VAE on ``device``, save it to ``model_dir``; return the loss history.
+
+    ``train`` and ``val``: galaxy sets, or their stores opened lazily (:meth:`GalaxySet.open`:
+    the images are then streamed chunk by chunk).
+    """
     torch.manual_seed(seed)  # weight initialisation
     model = VAE(**architecture)
     options = dict(training)
     options["betas"] = tuple(options["betas"])
-    history = fit_vae(model, train.images, val.images, checkpoint_dir=checkpoint_dir,
+    history = fit_vae(model, _images(train), _images(val), checkpoint_dir=checkpoint_dir,
                       seed=seed, device=device, **options)
     save_model(model, model_dir)
     return vae_history_frame(history)
+
+
+def _images(galaxies: GalaxySet | StoreReader):
+    return galaxies if isinstance(galaxies, StoreReader) else galaxies.images
 
 
 def reconstruction_set(model: VAE, test: GalaxySet, n_galaxies: int,
