@@ -30,3 +30,16 @@ def test_training_streamed_from_the_store_equals_training_in_memory(tmp_path, ti
     for p, q in zip(a.state_dict().values(), b.state_dict().values()):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
     assert history_a.equals(history_b)
+
+
+def test_sigma_max_is_chosen_from_a_zarr_array(tmp_path):
+    """rule train_score_model hands train_score_prior the store's Zarr array, not numpy."""
+    from galprior.models.score.products import choose_sigma_max
+
+    images = np.random.default_rng(1).normal(size=(5, 4, 4)).astype(np.float32)
+    galaxies = ScoreGalaxySet(images=images, source_index=np.arange(5, dtype=np.int64),
+                              attrs={"source": "test", "split": "train", "normalisation": "unit_peak",
+                                     "source_size": 4, "names": [str(i) for i in range(5)]})
+    array = ScoreGalaxySet.open(galaxies.save(tmp_path / "train.zarr")).array("images")
+    assert choose_sigma_max(array, None) == largest_pairwise_distance(images)
+    assert choose_sigma_max(array, 263.4) == 263.4

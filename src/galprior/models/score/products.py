@@ -32,7 +32,7 @@ def choose_sigma_max(train: np.ndarray, sigma_max: float | None) -> float:
     the estimate is logged in both cases."""
     estimate = largest_pairwise_distance(train)
     logger.info("largest pairwise distance of %d training images of %dx%d: %.2f (Technique 1; paper 263.4 "
-                "for PROBES 256^2)", len(train), *np.shape(train)[1:], estimate)
+                "for PROBES 256^2)", train.shape[0], *train.shape[1:], estimate)
     if sigma_max is None:
         return estimate
     logger.info("sigma_max = %g from adam.score_model.sigma_max (the estimate is %.2f)", sigma_max, estimate)
