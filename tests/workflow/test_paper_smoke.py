@@ -127,5 +127,6 @@ def test_the_tables_of_the_four_systems_are_written(smoke_run):
     assert set(recovery["system"]) == set(range(config["chianese"]["mocks"]["n_systems"]))
     assert len(pd.read_csv(tables / "adam" / "sde_summary.csv")) > 0
     metrics = pd.read_csv(tables / "nguyen" / "deblending_metrics.csv")
-    assert {"lsst", "des", "des_real"} <= set(metrics["data"])
+    assert {("lsst", "simulated"), ("des", "simulated"), ("des_real", "real")} <= set(
+        zip(metrics["survey"], metrics["data"]))  # the report's real DES evaluation included
     assert len(pd.read_csv(tables / "lanusse" / "morphology_summary.csv")) > 0
