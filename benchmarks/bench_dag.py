@@ -34,6 +34,9 @@ def dry_run(shards: int | None, systems: int | None) -> tuple[float, float, int]
             scale["galaxies"] = {"n_shards": shards}
         if systems:
             scale.update(chianese={"mocks": {"n_systems": systems}}, adam={"mocks": {"n_systems": systems}})
+            # each mock system lenses its own test galaxy (a start-up check)
+            scale.setdefault("galaxies", {})["split_sizes"] = {
+                "chianese": {"train": 15500, "val": 1543, "test": max(500, systems)}}
         overlay.write_text(yaml.safe_dump(scale))
         # empty stand-ins for the user's own inputs of the paper preset (not read by -n)
         (workdir / "resources" / "des" / "cutouts").mkdir(parents=True)
