@@ -293,8 +293,9 @@ def check_mock_sources(config: dict[str, Any]) -> None:
 def check_output_dir(config: dict[str, Any]) -> None:
     """``output_dir`` can be written: its nearest existing folder accepts a new file.
 
-    The probe is a real file, created and removed at once (``os.access`` answers yes to
-    root on a read-only mount, and cannot see a path under a regular file).
+    The probe is a real file, created and removed at once: ``os.access`` answers yes to
+    root in a folder without write permission, where a job on a cluster node running as
+    another user would fail.
     """
     import os
     import tempfile
@@ -304,8 +305,8 @@ def check_output_dir(config: dict[str, Any]) -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ConfigError(f"output_dir: {value} cannot be written: {existing} is a file, "
-                          "not a folder")
+        raise ConfigError(f"output_dir: {value} cannot be written: {existing.resolve()} is a "
+                          "file, not a folder")
     try:
         handle, probe = tempfile.mkstemp(prefix=".galprior-write-test-", dir=existing)
     except OSError as err:

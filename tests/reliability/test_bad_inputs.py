@@ -135,8 +135,9 @@ class Earlier:
     def assert_unchanged(self) -> None:
         assert self.frozen is not None, "freeze() the folder before running the code under test"
         now = snapshot(self.results)
-        changed = sorted(k for k in set(self.frozen) | set(now) if self.frozen.get(k) != now.get(k))
-        assert not changed, f"earlier outputs changed, appeared or vanished: {changed}"
+        changed = {k for k in set(self.frozen) | set(now) if self.frozen.get(k) != now.get(k)}
+        outputs = sorted({k.split(".zarr/")[0] + ".zarr" if ".zarr/" in k else k for k in changed})
+        assert not changed, f"earlier outputs changed, appeared or vanished: {outputs}"
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     Returns ``path``.
     """
     path = Path(path)
+    faults.before_write(path)  # no-op unless the reliability tests planned a kill here
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_siblings(path)
     tmp = temporary_sibling(path)

@@ -20,7 +20,9 @@ at one of the :data:`LANDINGS`:
   ``POLL_S`` from :func:`arm`, which every script calls before its imports);
 - ``computation``: SIGKILL ``after_s`` seconds after :func:`arm`, at the first moment
   after that when the job is neither importing nor inside an atomic write (reading
-  inputs, computing, training, between writes);
+  inputs, computing, training, between writes); or, if the job reaches its first atomic
+  write before that time, just before that write begins (its computation is over):
+  a job that writes a store is always killed mid-computation;
 - ``write``: SIGKILL inside the ``at_write``-th atomic write of the job
   (:func:`galprior.store.atomic.atomic_write`: a store, a checkpoint, weights, a table),
   after half of the largest file of the temporary has been cut away, i.e. the state a
@@ -53,7 +55,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["ENV_VAR", "LANDINGS", "arm", "at_write", "landing"]
+__all__ = ["ENV_VAR", "LANDINGS", "arm", "at_write", "before_write", "landing"]
 
 ENV_VAR = "GALPRIOR_FAULT_PLAN"
 #: Where a kill can land, in the order of a job's life.
@@ -178,6 +180,17 @@ def arm(log_file: str | os.PathLike | None) -> None:
         _signal_main_thread_after(float(point.get("after_s", 0.0)) if aim == "computation"
                                   else 0.0)
     atexit.register(lambda: _kill("after-outputs", "at exit (the script had finished)"))
+
+
+def before_write(path: Path) -> None:
+    """Called by ``atomic_write`` before it writes anything of ``path``: a kill aimed
+    mid-computation whose time has not come comes now, at the end of the computation."""
+    if _state.get("aim") != "computation":
+        return
+    frames = [f for f in _stack(sys._getframe()) if f.f_code.co_filename not in (__file__, _ATOMIC_FILE)]
+    where = _describe(frames[0]) if frames else "?"
+    _kill("computation", f"{where}; before the atomic write of {Path(path).name} "
+                         f"(its first; the point's time was not reached)")
 
 
 def at_write(tmp: Path) -> None:
