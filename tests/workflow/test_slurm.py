@@ -108,7 +108,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
 ReturnToService=2
-MinJobAge=0
+MinJobAge=3600
 StateSaveLocation={root}/state
 SlurmdSpoolDir={root}/spool
 SlurmctldPidFile={root}/slurmctld.pid
@@ -276,7 +276,8 @@ def test_ci_preset_runs_through_slurm(slurm_cluster, ci_run, tmp_path):
         assert log.is_relative_to(workdir / ".snakemake" / "slurm_logs")
         assert "1 of 1 steps (100%) done" in log.read_text(), log
         # ... with the resources of its rule from config['resources'] (rule_resources), read
-        # back from slurmctld (MinJobAge=0 in slurm.conf: it keeps every finished job)
+        # back from slurmctld (MinJobAge=3600 in slurm.conf, longer than WORKFLOW_TIMEOUT: it
+        # keeps every finished job of the run; 0 is raised to 2 s by SLURM 22.05)
         rule = log.relative_to(workdir / ".snakemake" / "slurm_logs").parts[0].removeprefix("rule_")
         wanted = {**resources["default"], **resources.get(rule, {})}
         job = subprocess.run(["scontrol", "show", "job", job_id], env=slurm_cluster["env"],
