@@ -318,7 +318,8 @@ def check_output_dir(config: dict[str, Any]) -> None:
 
 #: The yield of the simulated galaxy source, measured once by
 #: ``benchmarks/bench_simulated_yield.py --batches 30`` (default simulated options and
-#: product cuts, one process, OMP_NUM_THREADS=1, on the 2-core CI machine): galaxies drawn
+#: product cuts, one process, OMP_NUM_THREADS=1, on the project's 2-core development
+#: machine, 2026-12): galaxies drawn
 #: per CPU second and, per product, galaxies drawn and kept (the Chianese cuts keep 13 %,
 #: the Lanusse product all). The start-up estimate of a preparation uses them; with other
 #: simulated options or cuts it is an estimate of the same order, not a measurement.
