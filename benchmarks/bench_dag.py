@@ -33,7 +33,12 @@ def dry_run(shards: int | None, systems: int | None) -> tuple[float, float, int]
         if shards:
             scale["galaxies"] = {"n_shards": shards}
         if systems:
-            scale.update(chianese={"mocks": {"n_systems": systems}}, adam={"mocks": {"n_systems": systems}})
+            scale.update(chianese={"mocks": {"n_systems": systems}},
+                         adam={"mocks": {"n_systems": systems},
+                               "probes": {"split_sizes": {"test": max(systems, 32)}}})
+            # each mock system lenses its own test galaxy (a start-up check)
+            scale.setdefault("galaxies", {})["split_sizes"] = {
+                "chianese": {"train": 15500, "val": 1543, "test": max(500, systems)}}
         overlay.write_text(yaml.safe_dump(scale))
         # empty stand-ins for the user's own inputs of the paper preset (not read by -n)
         (workdir / "resources" / "des" / "cutouts").mkdir(parents=True)

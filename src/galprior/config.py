@@ -255,6 +255,227 @@ def check_adam(adam: dict[str, Any]) -> None:
         )
 
 
+# -- cross-field constraints the rules rely on (each refused by name at start-up) ---------
+
+#: The bounded priors, ``[mean, sd, low, high]`` (the schema bounds each entry alone).
+BOUNDED_PRIORS = ("einstein_radius", "slope", "axis_ratio", "shear", "intensity", "scale")
+
+
+def check_prior_bounds(config: dict[str, Any]) -> None:
+    """Each truncated prior has ``low < high`` and no upper bound without a lower one
+    (:class:`galprior.lensing.priors.LensSourcePrior` refuses both; the schema bounds
+    each entry on its own: sd > 0, q in (0, 1], the EPL slope in (1, 3))."""
+    for name in BOUNDED_PRIORS:
+        mean, sd, low, high = config["priors"][name]
+        if low is None and high is not None:
+            raise ConfigError(f"priors.{name}: {config['priors'][name]} has an upper bound "
+                              f"({high}) but no lower bound; give both or neither")
+        if low is not None and high is not None and not low < high:
+            raise ConfigError(f"priors.{name}: {config['priors'][name]} truncates to "
+                              f"[low, high] = [{low}, {high}]; low must be below high")
+
+
+#: Side of the Chianese VAE's bottleneck feature map (galprior.models.vae.network
+#: ``BOTTLENECK_SIZE``): its stride-2 layers need image_size = 4 * 2**k, k >= 1.
+VAE_BOTTLENECK_SIZE = 4
+
+
+def check_sizes(config: dict[str, Any]) -> None:
+    """Image sizes that must divide or fit one another, for the systems the run builds.
+
+    - ``galaxies.chianese.snr_block`` divides ``galaxies.chianese.output_size`` (the
+      S/N of Chianese sec. 2.2 is a maximum over whole blocks; ``block_mean`` would pad
+      a partial block with zeros);
+    - ``chianese.vae.architecture.image_size`` is 4 * 2**k, k >= 1 (the VAE halves it
+      down to a 4 x 4 bottleneck, Chianese app. D);
+    - ``lanusse.image_size`` is divisible by 2**``lanusse.vae.architecture.n_stages``
+      (each stage halves it, Lanusse Table 1) and at most ``galaxies.lanusse.stamp_size``
+      (the model's images are cut from those stamps).
+    """
+    galaxies, systems = config["galaxies"], config["systems"]
+    if "chianese" in galaxies["products"]:
+        size, block = galaxies["chianese"]["output_size"], galaxies["chianese"]["snr_block"]
+        if size % block:
+            raise ConfigError(f"galaxies.chianese.snr_block ({block}) must divide "
+                              f"galaxies.chianese.output_size ({size}): the S/N is the "
+                              f"brightest {block} x {block} block of the stamp")
+    if "chianese" in systems:
+        size = config["chianese"]["vae"]["architecture"]["image_size"]
+        ratio = size // VAE_BOTTLENECK_SIZE
+        if size % VAE_BOTTLENECK_SIZE or ratio < 2 or ratio & (ratio - 1):
+            raise ConfigError(f"chianese.vae.architecture.image_size ({size}) must be "
+                              f"{VAE_BOTTLENECK_SIZE} * 2**k with k >= 1 (8, 16, 32, 64, ...): "
+                              f"the VAE halves it down to a {VAE_BOTTLENECK_SIZE}-pixel bottleneck")
+    if "lanusse" in systems:
+        size = config["lanusse"]["image_size"]
+        stages = config["lanusse"]["vae"]["architecture"]["n_stages"]
+        if size % 2**stages:
+            raise ConfigError(f"lanusse.image_size ({size}) must be divisible by 2**"
+                              f"lanusse.vae.architecture.n_stages (2**{stages} = {2**stages}): "
+                              "each stage halves the image")
+        stamp = galaxies["lanusse"]["stamp_size"]
+        if size > stamp:
+            raise ConfigError(f"lanusse.image_size ({size}) must be at most "
+                              f"galaxies.lanusse.stamp_size ({stamp}): the images are cut "
+                              "from those stamps")
+
+
+def check_mock_sources(config: dict[str, Any]) -> None:
+    """Each mock-lens system has its own test galaxy: ``chianese.mocks.n_systems`` is at
+    most the Chianese product's test split, ``adam.mocks.n_systems`` at most the test split
+    of the score galaxies (PROBES, ``adam.probes.split_sizes.test``, or the galaxy product
+    ``adam.training_product``; :func:`galprior.lensing.products.choose_galaxies`)."""
+    source = config["galaxies"]["source"]
+
+    def product_test(product: str) -> tuple[int, str]:
+        key = (f"galaxies.cosmos.{product}.split_sizes.test"
+               if source == "cosmos" and config["galaxies"]["cosmos"][product]["split_sizes"]
+               else f"galaxies.split_sizes.{product}.test")
+        return split_sizes(config, source, product)["test"], key
+
+    tests = {}
+    if "chianese" in config["galaxies"]["products"]:
+        tests["chianese"] = product_test("chianese")
+    adam = config["adam"]
+    if adam["training_product"] == "probes":
+        tests["adam"] = adam["probes"]["split_sizes"]["test"], "adam.probes.split_sizes.test"
+    elif adam["training_product"] in config["galaxies"]["products"]:
+        tests["adam"] = product_test(adam["training_product"])
+    for system, (test, key) in tests.items():
+        n_systems = config[system]["mocks"]["n_systems"]
+        if system in config["systems"] and n_systems > test:
+            raise ConfigError(f"{system}.mocks.n_systems ({n_systems}) must be at most {key} "
+                              f"({test}): every mock system lenses its own test galaxy")
+
+
+def check_output_dir(config: dict[str, Any]) -> None:
+    """``output_dir`` can be written: its nearest existing folder accepts a new file.
+
+    The probe is a real file, created and removed at once: ``os.access`` answers yes to
+    root in a folder without write permission, where a job on a cluster node running as
+    another user would fail.
+    """
+    import os
+    import tempfile
+
+    value = config["output_dir"]
+    existing = Path(value)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"output_dir: {value} cannot be written: {existing.resolve()} is a "
+                          "file, not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".galprior-write-test-", dir=existing)
+    except OSError as err:
+        raise ConfigError(f"output_dir: {value} cannot be written: creating a file in "
+                          f"{existing.resolve()} failed ({err.strerror})") from err
+    os.close(handle)
+    os.unlink(probe)
+
+
+#: The yield of the simulated galaxy source, measured once by
+#: ``benchmarks/bench_simulated_yield.py --batches 30`` (default simulated options and
+#: product cuts, one process, OMP_NUM_THREADS=1, on the project's 2-core development
+#: machine, 2026-12): galaxies drawn
+#: per CPU second and, per product, galaxies drawn and kept (the Chianese cuts keep 13 %,
+#: the Lanusse product all). The start-up estimate of a preparation uses them; with other
+#: simulated options or cuts it is an estimate of the same order, not a measurement.
+SIMULATED_YIELD = {"draws_per_cpu_second": {"chianese": 160.0, "lanusse": 94.0},
+                   "drawn": {"chianese": 3000, "lanusse": 3000},
+                   "kept": {"chianese": 400, "lanusse": 3000}}
+
+
+def _kept_fraction_bound(product: str) -> float:
+    """An optimistic bound on the fraction of drawn galaxies ``product`` keeps: the
+    measured fraction plus three binomial standard errors (so that the check refuses only
+    what even a lucky draw cannot give)."""
+    drawn, kept = SIMULATED_YIELD["drawn"][product], SIMULATED_YIELD["kept"][product]
+    p = kept / drawn
+    return min(1.0, p + 3 * (p * (1 - p) / drawn) ** 0.5)
+
+
+def check_simulated_yield(config: dict[str, Any]) -> None:
+    """The simulated source can give the requested splits: every split has a size, and
+    the galaxies each preparation shard must draw (its quota over the product's kept
+    fraction, :data:`SIMULATED_YIELD`) fit both ``galaxies.simulated.max_galaxies`` (the
+    run stops there) and the shard's wall-clock limit ``resources.prepare_galaxies.runtime``
+    at the measured drawing rate with ``galaxies.simulated.workers`` processes."""
+    if "simulated" not in galaxy_sources(config):
+        return
+    galaxies = config["galaxies"]
+    options, n_shards = galaxies["simulated"], galaxies["n_shards"]
+    workers = max(1, options["workers"])
+    resources = {**config["resources"].get("default", {}),
+                 **config["resources"].get("prepare_galaxies", {})}
+    for product in galaxies["products"]:
+        sizes = split_sizes(config, "simulated", product)
+        key = f"galaxies.split_sizes.{product}"
+        unsized = [name for name, size in sizes.items() if size is None]
+        if unsized:
+            raise ConfigError(f"{key}: {sizes} leaves {unsized} without a size, but the "
+                              "simulated source draws until the request is met: give every "
+                              "split a size")
+        needed = sum(sizes.values())
+        quota = -(-needed // n_shards)
+        draws = quota / _kept_fraction_bound(product)
+        rate = SIMULATED_YIELD["draws_per_cpu_second"][product]
+        hours = draws / (rate * workers) / 3600
+        estimate = (f"{key}: {sizes} ({needed} galaxies, {quota} per shard of "
+                    f"galaxies.n_shards = {n_shards}) needs about {draws:,.0f} draws per shard "
+                    f"(the {product} product keeps at most {_kept_fraction_bound(product):.3f} "
+                    f"of the simulated galaxies), about {hours:,.1f} hours per shard at "
+                    f"{rate} draws per CPU second with galaxies.simulated.workers = {workers}")
+        limit = options["max_galaxies"]
+        if limit is not None and draws > -(-limit // n_shards):
+            raise ConfigError(f"{estimate}; but galaxies.simulated.max_galaxies ({limit}, "
+                              f"{-(-limit // n_shards)} per shard) stops the preparation "
+                              "before: request fewer galaxies, or raise max_galaxies or "
+                              "galaxies.n_shards")
+        runtime = resources.get("runtime")
+        if runtime is not None and hours * 60 > runtime:
+            raise ConfigError(f"{estimate}; but resources.prepare_galaxies.runtime allows "
+                              f"{runtime} minutes per job: request fewer galaxies, or raise "
+                              "galaxies.n_shards, galaxies.simulated.workers or that runtime")
+
+
+def _fits_rows(path: Path) -> int | None:
+    """Rows of the first table of a FITS file (its header only), None if unreadable."""
+    from astropy.io import fits  # only when a COSMOS catalogue is configured
+
+    try:
+        return int(fits.getheader(path, 1)["NAXIS2"])
+    except (OSError, KeyError, IndexError, ValueError):
+        return None  # the reader reports a damaged catalogue by name when the job runs
+
+
+def check_cosmos_sample_size(config: dict[str, Any]) -> None:
+    """A COSMOS sample already on disk holds at least the galaxies its splits request
+    (the catalogue's rows, before any cut: a bound the cuts only lower)."""
+    for product, sample in cosmos_samples(config).items():
+        if sample["download"] or sample["directory"] is None:
+            continue
+        catalogue = Path(sample["directory"]).expanduser() / sample["catalogue_file"]
+        rows = _fits_rows(catalogue) if catalogue.is_file() else None
+        if rows is None:
+            continue
+        sizes = split_sizes(config, "cosmos", product)
+        needed = sum(size for size in sizes.values() if size is not None)
+        if None in sizes.values():
+            needed += 1  # 'every galaxy left' must leave at least one
+        key = (f"galaxies.cosmos.{product}.split_sizes" if sample["split_sizes"]
+               else f"galaxies.split_sizes.{product}")
+        if needed > rows:
+            raise ConfigError(f"{key}: {sizes} requests {needed} galaxies, but the COSMOS "
+                              f"sample {catalogue} holds {rows} before its cuts")
+
+
+#: The cross-field checks of :func:`check_config`, in order (systems add theirs).
+CONSISTENCY_CHECKS: list[Callable[[dict[str, Any]], None]] = [
+    check_prior_bounds, check_sizes, check_mock_sources, check_output_dir,
+    check_simulated_yield, check_cosmos_sample_size]
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Raise :class:`ConfigError` naming the first key whose value cannot work, or listing
     every missing input file (:func:`missing_inputs`) in one message."""
@@ -276,6 +497,8 @@ def check_config(config: dict[str, Any]) -> None:
                 f"chianese.hmc.systems: system {system} does not exist; "
                 f"chianese.mocks.n_systems is {chianese['mocks']['n_systems']}"
             )
+    for check in CONSISTENCY_CHECKS:
+        check(config)
     missing = missing_inputs(config)
     if missing:
         raise ConfigError(f"{len(missing)} input(s) of this configuration are missing:\n- "
@@ -391,6 +614,9 @@ def _type_text(schema: dict[str, Any]) -> str:
     bounds = [f"{op} {schema[key]}" for key, op in (("minimum", ">="), ("exclusiveMinimum", ">"),
                                                     ("maximum", "<="), ("exclusiveMaximum", "<"))
               if key in schema]
+    if schema.get("type") == "array" and "prefixItems" in schema:
+        return "list [" + ", ".join(f"{item.get('description', '').split(':')[0]}: {_type_text(item)}"
+                                    for item in schema["prefixItems"]) + "]"
     if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
         items = schema["items"]
         inner = ", ".join(f"`{v}`" for v in items["enum"]) if "enum" in items else items.get("type", "")

@@ -30,12 +30,60 @@ def example_copy(tmp_path: Path) -> Path:
     return target
 
 
+def _area_resampling_matrix(n: int, n_out: int) -> np.ndarray:
+    """(n_out, n) flux-conserving area resampling, edges aligned: each input pixel cut into
+    ``n_out`` equal sub-pixels, each output pixel the sum over its ``n`` sub-pixels (an
+    implementation independent of galprior's overlap matrix)."""
+    sub = np.repeat(np.eye(n), n_out, axis=0)  # (n * n_out, n): sub-pixel -> its pixel
+    return sub.reshape(n_out, n, n).sum(axis=1) / n_out
+
+
+def chianese_cuts_reference(directory: Path, catalogue_file: str, n_noise: int = 24,
+                            margin: float = 0.05) -> tuple[set[int], set[int]]:
+    """IDENTs that Chianese et al. 2020 sec. 2.2 keeps, computed without galprior: stamps of
+    at least 64 pixels, cropped square, resampled to 64 x 64, whose S/N (brightest 4 x 4
+    block mean over the per-pixel noise sd) is in [15, 50]. The resampled noise variance is
+    measured on ``n_noise`` fields of GalSim's correlated COSMOS noise (the catalogue's own
+    noise model) resampled the same way. Returns the sure keeps and the galaxies whose S/N
+    lies within ``margin`` of a cut (the noise estimate cannot decide them)."""
+    import galsim
+
+    catalogue = galsim.RealGalaxyCatalog(catalogue_file, dir=str(directory))
+    table = fits.getdata(directory / catalogue_file)
+    rng = galsim.BaseDeviate(1234)
+    sure, unsure = set(), set()
+    with fits.open(directory / "real_galaxy_images_extension.fits") as images:
+        for row in table:
+            image = np.asarray(images[int(row["GAL_HDU"])].data, np.float64)
+            side = min(image.shape)
+            if side < 64:
+                continue
+            top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+            a = _area_resampling_matrix(side, 64)
+            stamp = a @ image[top:top + side, left:left + side] @ a.T
+            noise = catalogue.getNoise(int(np.flatnonzero(table["IDENT"] == row["IDENT"])[0]), rng=rng)
+            variances = []
+            for _ in range(n_noise):
+                field = galsim.ImageD(side, side, scale=0.03)
+                field.addNoise(noise)
+                variances.append(np.var(a @ field.array @ a.T))
+            snr = stamp.reshape(16, 4, 16, 4).mean(axis=(1, 3)).max() / np.sqrt(np.mean(variances))
+            if min(abs(snr / 15 - 1), abs(snr / 50 - 1)) < margin:
+                unsure.add(int(row["IDENT"]))
+            elif 15 <= snr <= 50:
+                sure.add(int(row["IDENT"]))
+    return sure, unsure
+
+
 @needs_example
 def test_chianese_product_of_the_example():
     sets = prepare_galaxy_splits("cosmos", "chianese", {"train": None, "val": 2, "test": 2},
                                  seed=0, cosmos_options={"directory": str(EXAMPLE), **OPTIONS})
-    n = sum(len(s) for s in sets.values())
-    assert n == 7  # 82 stamps < 64 px, 10 with S/N < 15, 1 with S/N > 50
+    kept = {int(i) for s in sets.values() for i in s.properties.ident}
+    sure, unsure = chianese_cuts_reference(EXAMPLE, CATALOGUE)
+    assert len(kept) == sum(len(s) for s in sets.values())
+    assert sure <= kept <= sure | unsure, (sorted(kept), sorted(sure), sorted(unsure))
+    assert len(sure) >= 4  # enough real galaxies for every split
     for galaxy_set in sets.values():
         assert galaxy_set.images.shape[1:] == (64, 64)
         assert galaxy_set.psf.shape[1:] == (32, 32)

@@ -1,28 +1,43 @@
+"""The Chianese inference stores keep every value they are given (seeded random values,
+not zeros or ones, so that a dropped, transposed or re-typed array is seen)."""
+
 import numpy as np
 
 from galprior.store import MapResultSet, PosteriorSampleSet
 
 
 def test_posterior_sample_set_round_trip(tmp_path):
-    s, l, c, n, p = 2, 1, 2, 5, 3
-    store = PosteriorSampleSet(
-        samples=np.zeros((s, l, c, n, p), np.float32), r_hat=np.ones((s, l, p)), ess=np.ones((s, l, p)),
-        divergences=np.zeros((s, l, c), np.int64), grad_evals=np.ones((s, l, c, n), np.int64),
-        tree_depth_hits=np.zeros((s, l, c), np.int64), step_size=np.ones((s, l, c)), wall_time=np.ones((s, l)),
-        attrs={"parameter_names": ["a", "b", "c"], "hmc_config": {}, "noise_sigma": [0.1],
-               "r_hat_method": "split"})
-    back = PosteriorSampleSet.load(store.save(tmp_path / "post.zarr"))
-    assert back.samples.shape == (s, l, c, n, p) and back.attrs["parameter_names"] == ["a", "b", "c"]
+    rng = np.random.default_rng(1)
+    s, l, c, n, p = 2, 1, 3, 5, 4
+    arrays = dict(
+        samples=rng.normal(size=(s, l, c, n, p)).astype(np.float32), r_hat=rng.uniform(0.9, 1.2, (s, l, p)),
+        ess=rng.uniform(10, 500, (s, l, p)), divergences=rng.integers(0, 9, (s, l, c)),
+        grad_evals=rng.integers(1, 1024, (s, l, c, n)), tree_depth_hits=rng.integers(0, 5, (s, l, c)),
+        step_size=rng.uniform(0.01, 1, (s, l, c)), wall_time=rng.uniform(1, 60, (s, l)))
+    attrs = {"parameter_names": ["a", "b", "c", "d"], "hmc_config": {"num_samples": n},
+             "noise_sigma": [0.1], "r_hat_method": "split"}
+    back = PosteriorSampleSet.load(PosteriorSampleSet(**arrays, attrs=attrs).save(tmp_path / "post.zarr"))
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(getattr(back, name), value, err_msg=name)
+        assert getattr(back, name).dtype == value.dtype, name
+    assert {key: back.attrs[key] for key in attrs} == attrs
 
 
 def test_map_result_set_round_trip(tmp_path):
+    rng = np.random.default_rng(2)
     s, l, r, t = 2, 3, 4, 5
-    store = MapResultSet(
-        lens_parameters=np.zeros((s, l, 8)), source_parameters=np.zeros((s, l, 4)), latents=np.zeros((s, l, 6)),
-        log_posterior=np.zeros((s, l, r)), best_restart=np.zeros((s, l), np.int64), restarts_tried=np.full((s, l), r, np.int64),
-        loss_trace=np.zeros((s, l, r, t), np.float32), reduced_chi2=np.ones((s, l)), wall_time=np.ones((s, l)),
-        model_images=np.zeros((s, l, 7, 7), np.float32), source_plane=np.zeros((s, l, 5, 5), np.float32),
-        source_plane_truth=np.zeros((s, 5, 5), np.float32),
-        attrs={"lens_parameter_names": [], "source_parameter_names": [], "map_config": {}, "noise_sigma": [1, 2, 3]})
-    back = MapResultSet.load(store.save(tmp_path / "map.zarr"))
-    assert back.loss_trace.shape == (s, l, r, t) and back.source_plane.shape == (s, l, 5, 5)
+    arrays = dict(
+        lens_parameters=rng.normal(size=(s, l, 8)), source_parameters=rng.normal(size=(s, l, 4)),
+        latents=rng.normal(size=(s, l, 6)), log_posterior=rng.normal(size=(s, l, r)),
+        best_restart=rng.integers(0, r, (s, l)), restarts_tried=rng.integers(1, r + 1, (s, l)),
+        loss_trace=rng.normal(size=(s, l, r, t)).astype(np.float32), reduced_chi2=rng.uniform(0.5, 2, (s, l)),
+        wall_time=rng.uniform(1, 60, (s, l)), model_images=rng.normal(size=(s, l, 7, 7)).astype(np.float32),
+        source_plane=rng.normal(size=(s, l, 5, 5)).astype(np.float32),
+        source_plane_truth=rng.normal(size=(s, 5, 5)).astype(np.float32))
+    attrs = {"lens_parameter_names": list("abcdefgh"), "source_parameter_names": list("wxyz"),
+             "map_config": {"n_restarts": r}, "noise_sigma": [1, 2, 3]}
+    back = MapResultSet.load(MapResultSet(**arrays, attrs=attrs).save(tmp_path / "map.zarr"))
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(getattr(back, name), value, err_msg=name)
+        assert getattr(back, name).dtype == value.dtype, name
+    assert {key: back.attrs[key] for key in attrs} == attrs

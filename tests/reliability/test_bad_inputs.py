@@ -1,11 +1,24 @@
 """The bad-input catalogue: every bad input refused by name, earlier outputs untouched.
 
-Each test feeds one named bad input to the code a rule runs (or to the workflow's
-start-up checks: the schema, ``galprior.config.check_config`` and
-``check_resources``, exactly as the Snakefile calls them), checks that the error names
-the offending key, file or value and what was expected, and checks that a folder of
-earlier outputs (a complete store, a model, a table) is byte-for-byte and
-mtime-for-mtime unchanged. ``BAD_INPUTS`` names them all (the README counts them).
+Each case (marked ``bad_input``) starts from a results folder of an earlier run (the
+``earlier`` fixture: stores, a trained model, its latent prior and tables, written by the
+package's own writers at the workflow's paths), damages one input or one configuration
+value, and gives the folder to the code under test:
+
+- a bad configuration goes to ``snakemake -n`` with ``output_dir`` pointing at the earlier
+  folder: it must be refused at start-up (before the DAG is built), by a message that
+  names the key and holds the bad value and what was expected;
+- a bad input file goes to the rule's own script (``workflow/scripts/<rule>.py``, run
+  with a ``snakemake`` object as Snakemake builds it) whose outputs are the earlier
+  outputs at their paths: the script must raise the exact exception whose message names
+  the file (or key) and what was expected.
+
+In every case every file of the earlier folder keeps its bytes and modification time.
+The catalogue's size is counted from the collected tests
+(``test_the_catalogue_is_counted_from_its_collected_cases``). Bad inputs that other tests
+already refuse with their message (misspelt or mistyped keys, a missing COSMOS folder, a
+damaged COSMOS catalogue or image file, stores of another layout or version, store writes
+that fail) are not repeated here.
 """
 
 from __future__ import annotations
@@ -14,548 +27,619 @@ import copy
 import errno
 import hashlib
 import json
+import logging
+import os
+import runpy
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
-import torch
 import yaml
 from astropy.io import fits
-from astropy.table import Table
 
-from galprior.config import ConfigError, check_config, check_resources
-from galprior.store import ArraySpec, Store, StoreError
-from galprior.store import base as store_base
+from galprior.config import cosmos_options, load_config, split_sizes
+from galprior.store import GalaxySet, StoreError
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+SCRIPTS = REPO / "workflow" / "scripts"
 SHARED = REPO.parent / "shared" / "data"
 COSMOS_EXAMPLE = SHARED / "cosmos_example"
-CATALOGUE = "real_galaxy_catalog_26_extension_example.fits"
-COSMOS_OPTIONS = {"catalogue_file": CATALOGUE, "mag_column": "MAG", "redshift_column": "ZPHOT",
-                  "hlr_column": None, "exclusion_level": "none"}
-needs_cosmos = pytest.mark.shared_data
+CATALOGUE = "real_galaxy_catalog_25.2_format.fits"
+IMAGE_SIZE = 16  # side of the earlier run's Chianese galaxies (a tiny VAE learns them)
 
 
-# -- a toy layout and a folder of earlier outputs --------------------------------------
-@dataclass
-class ToySet(Store):
-    """A two-array layout for the store tests (not a layout of the workflow)."""
-
-    LAYOUT: ClassVar[str] = "toy_set"
-    LAYOUT_VERSION: ClassVar[int] = 3
-    ENTRY_AXIS: ClassVar[str] = "N"
-    SPEC: ClassVar[tuple[ArraySpec, ...]] = (
-        ArraySpec("images", ("N", "H", "W"), "float32", "image", "toy images"),
-        ArraySpec("flux", ("N",), "float64", "1", "toy fluxes"),
-    )
-    images: np.ndarray
-    flux: np.ndarray
+# -- the earlier run -------------------------------------------------------------------
+def base_config() -> dict:
+    """config/config.yaml with the CI preset over it (the test suite's configuration)."""
+    config = load_config(REPO / "config" / "config.yaml", REPO / "config" / "presets" / "ci.yaml",
+                         check=False)
+    config["chianese"]["vae"]["architecture"].update(image_size=IMAGE_SIZE, base_width=4, latent_dim=8)
+    config["galaxies"]["chianese"]["output_size"] = IMAGE_SIZE
+    return config
 
 
-@dataclass
-class OtherSet(ToySet):
-    LAYOUT: ClassVar[str] = "other_set"
+def galaxies(n: int, seed: int, size: int = IMAGE_SIZE) -> GalaxySet:
+    """A galaxy set of random values (a real GalaxySet, as prepare_galaxies writes one)."""
+    rng = np.random.default_rng(seed)
+    images = rng.random((n, size, size), dtype=np.float32)
+    return GalaxySet(
+        images=images, noiseless=images.copy(),
+        noise_power=rng.random((n, size, size), dtype=np.float32),
+        parametric=np.full((n, size, size), np.nan, np.float32),
+        psf=np.full((n, 5, 5), 1 / 25, np.float32),
+        noise_variance=rng.uniform(1e-3, 2e-3, n).astype(np.float32),
+        pixel_scale=np.full(n, 0.03, np.float32),
+        properties=pd.DataFrame({"ident": np.arange(n, dtype=np.int64) + 1000 * seed,
+                                 "mag": rng.uniform(20, 25, n), "half_light_radius": rng.uniform(0.1, 1, n),
+                                 "flux_radius": rng.uniform(0.1, 1, n), "redshift": rng.uniform(0, 3, n)}),
+        attrs={"source": "simulated", "product": "chianese", "band": "F814W",
+               "image_unit": "1 (observed image divided by its maximum pixel)", "noiseless_is_truth": True})
 
 
-def toy(n: int = 3, value: float = 1.0) -> ToySet:
-    return ToySet(images=np.full((n, 4, 4), value, np.float32), flux=np.arange(n, dtype=np.float64))
+#: The earlier run's stores, by path under results/ (each a distinct, complete store).
+EARLIER_STORES = {
+    "galaxies/simulated/chianese/shards/0.zarr": 30, "galaxies/simulated/chianese/shards/1.zarr": 30,
+    "galaxies/simulated/chianese/train.zarr": 48, "galaxies/simulated/chianese/val.zarr": 8,
+    "galaxies/simulated/chianese/test.zarr": 4, "galaxies/cosmos/chianese/shards/0.zarr": 4,
+    "lenses/chianese_mocks.zarr": 3, "models/vae/reconstructions.zarr": 3,
+    "inference/chianese_map.zarr": 3, "nguyen/blends/lsst/shards/train-0.zarr": 3,
+}
+
+
+@pytest.fixture(scope="session")
+def earlier_template(tmp_path_factory) -> Path:
+    """A results folder as an earlier run left it, written once per session."""
+    import torch
+
+    from galprior.models.registry import save_model
+    from galprior.models.vae.latent_prior import save_latent_prior
+    from galprior.models.vae.network import VAE
+
+    results = tmp_path_factory.mktemp("earlier") / "results"
+    for seed, (path, n) in enumerate(EARLIER_STORES.items()):
+        galaxies(n, seed).save(results / path, seed=seed, config={"earlier": True})
+    torch.manual_seed(0)
+    architecture = base_config()["chianese"]["vae"]["architecture"]
+    save_model(VAE(**architecture), results / "models" / "vae")
+    (results / "models" / "vae" / "history.csv").write_text("epoch,train_loss,val_loss\n1,2.5,2.7\n")
+    save_latent_prior(results / "models" / "vae" / "latent_prior.npz",
+                      np.zeros(architecture["latent_dim"]), np.eye(architecture["latent_dim"]))
+    (results / "tables" / "chianese").mkdir(parents=True)
+    (results / "tables" / "chianese" / "table1_snr.csv").write_text("system,snr\n0,31.2\n")
+    return results
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
-    """Content hash and mtime of every file under ``folder``."""
+    """Content hash and modification time of every file under ``folder``."""
     return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+class Earlier:
+    """The earlier results folder of one test; ``freeze()`` once the bad input is in place,
+    ``assert_unchanged()`` after the code under test ran."""
+
+    def __init__(self, results: Path):
+        self.results = results
+        self.frozen: dict | None = None
+
+    def freeze(self) -> None:
+        self.frozen = snapshot(self.results)
+        assert len(self.frozen) > 20, "the earlier folder holds the earlier run's files"
+
+    def assert_unchanged(self) -> None:
+        assert self.frozen is not None, "freeze() the folder before running the code under test"
+        now = snapshot(self.results)
+        changed = {k for k in set(self.frozen) | set(now) if self.frozen.get(k) != now.get(k)}
+        outputs = sorted({k.split(".zarr/")[0] + ".zarr" if ".zarr/" in k else k for k in changed})
+        assert not changed, f"earlier outputs changed, appeared or vanished: {outputs}"
+
+
 @pytest.fixture
-def earlier(tmp_path):
-    """A results folder with outputs of an earlier run; yields a check that nothing changed."""
-    results = tmp_path / "results"
-    toy().save(results / "galaxies" / "toy.zarr", seed=1, config={"a": 1})
-    (results / "tables").mkdir(parents=True)
-    (results / "tables" / "table.csv").write_text("a,b\n1,2\n")
-    before = snapshot(results)
-
-    def unchanged():
-        assert snapshot(results) == before, "an earlier output was modified"
-
-    unchanged.results = results
-    return unchanged
+def earlier(earlier_template, tmp_path) -> Earlier:
+    """A copy of the earlier results folder (bytes and modification times kept)."""
+    results = tmp_path / "work" / "results"
+    shutil.copytree(earlier_template, results, copy_function=shutil.copy2)
+    return Earlier(results)
 
 
-# -- the configuration as the Snakefile checks it at start-up ---------------------------
-def base_config() -> dict:
-    """config/config.yaml with the CI preset over it (the test suite's configuration)."""
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    preset = yaml.safe_load((REPO / "config" / "presets" / "ci.yaml").read_text()) or {}
-
-    def merge(a, b):
-        for key, value in b.items():
-            a[key] = merge(a.get(key, {}), value) if isinstance(value, dict) and isinstance(a.get(key), dict) else value
-        return a
-
-    return merge(config, preset)
-
-
-def start_up(config: dict) -> None:
-    """What the Snakefile runs before building the DAG."""
-    from snakemake.utils import validate
-
-    validate(config, str(SCHEMA))
-    check_config(config)
-    check_resources(config, RULES)
-
-
-RULES = sorted({line.split()[1].rstrip(":") for smk in (REPO / "workflow" / "rules").glob("*.smk")
-                for line in smk.read_text().splitlines() if line.startswith("rule ")})
-
-
-def with_value(dotted: str, value) -> dict:
-    config = copy.deepcopy(base_config())
-    *parents, last = dotted.split(".")
-    node = config
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[last] = value
-    return config
-
-
-def refused(config: dict, *words: str) -> str:
-    from snakemake.exceptions import WorkflowError
-
-    with pytest.raises((WorkflowError, ConfigError, ValueError)) as err:
-        start_up(config)
-    message = str(err.value)
+# -- the code under test: start-up, or a rule's own script --------------------------------
+def refused_at_start_up(workdir: Path, earlier: Earlier, changes: dict, *words: str) -> str:
+    """``snakemake -n`` of the CI preset with ``changes`` (``output_dir``: the earlier folder
+    unless changed): refused before the DAG is built, the message holding every one of
+    ``words``; the earlier folder unchanged. Returns the output."""
+    overlay = workdir / "bad.yaml"
+    overlay.write_text(yaml.safe_dump({"output_dir": str(earlier.results), **changes}, sort_keys=False))
+    earlier.freeze()
+    result = subprocess.run([str(SNAKEMAKE), "-n", "--snakefile", str(REPO / "Snakefile"),
+                             "--directory", str(workdir), "--configfile",
+                             str(REPO / "config" / "presets" / "ci.yaml"), str(overlay)],
+                            cwd=workdir, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "Building DAG of jobs" not in output, "refused only after the DAG was built"
     for word in words:
-        assert word in message, f"{word!r} not in the message:\n{message}"
-    return message
+        assert word in output, f"{word!r} not in the message:\n{output[-3000:]}"
+    earlier.assert_unchanged()
+    return output
 
 
-def test_base_configuration_passes():
-    start_up(base_config())  # the catalogue below changes one thing at a time
+class SnakemakeObject:
+    """What a workflow script sees as ``snakemake`` (the fields our scripts read)."""
+
+    def __init__(self, rule: str, input: dict, output: dict, params: dict, log: str,
+                 wildcards: dict | None = None):
+        from snakemake.iocontainers import Namedlist
+
+        self.rule = rule
+        self.input, self.output = Namedlist(fromdict=input), Namedlist(fromdict=output)
+        self.params, self.wildcards = Namedlist(fromdict=params), Namedlist(fromdict=wildcards or {})
+        self.log = Namedlist(fromdict={"log": log})
+        self.threads, self.config = 1, {}
 
 
-def test_misspelt_top_level_key(earlier):
-    config = base_config()
-    config["sed"] = 3
-    refused(config, "'sed' was unexpected")
-    earlier()
+@pytest.fixture
+def run_rule(earlier, tmp_path):
+    """``run_rule(rule, error, *words, input=, output=, params=, wildcards=)``: run
+    ``workflow/scripts/<rule>.py`` on paths under the earlier folder; it must raise exactly
+    ``error`` with every one of ``words`` in its message, and leave the folder unchanged.
+    The logging set-up and exception hook the script installs are undone afterwards."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, sys.excepthook)
+
+    def run(rule: str, error: type[Exception], *words: str, input: dict, output: dict,
+            params: dict, wildcards: dict | None = None) -> str:
+        log = tmp_path / "logs" / rule / "all.log"
+        earlier.freeze()
+        with pytest.raises(Exception) as raised:
+            runpy.run_path(str(SCRIPTS / f"{rule}.py"), init_globals={
+                "snakemake": SnakemakeObject(rule, input, output, params, str(log), wildcards)})
+        message = str(raised.value)
+        assert type(raised.value) is error, f"{type(raised.value).__name__}: {message}"
+        for word in words:
+            assert word in message, f"{word!r} not in the message: {message}"
+        earlier.assert_unchanged()
+        return message
+
+    yield run
+    for handler in root.handlers:
+        if handler not in saved[0]:
+            handler.close()
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    sys.excepthook = saved[2]
 
 
-def test_misspelt_nested_key(earlier):
-    refused(with_value("chianese.mocks.n_system", 4), "n_system")
-    earlier()
+# -- start-up: configurations that cannot work --------------------------------------------
+@pytest.mark.bad_input("prior truncation of the axis ratio above 1 (q > 1)")
+def test_axis_ratio_prior_above_one(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"priors": {"axis_ratio": [0.5, 0.5, 0.2, 1.5]}},
+                        "On instance['priors']['axis_ratio'][3]", "1.5 is greater than the maximum of 1")
 
 
-def test_wrong_type_of_a_key(earlier):
-    refused(with_value("galaxies.n_shards", "four"), "'four' is not of type 'integer'", "n_shards")
-    earlier()
+@pytest.mark.bad_input("EPL slope prior reaching 3")
+def test_slope_prior_reaching_three(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"priors": {"slope": [2.0, 0.5, 1.2, 3.0]}},
+                        "On instance['priors']['slope'][3]", "3.0 is greater than or equal to the maximum of 3")
 
 
-def test_negative_split_size(earlier):
-    refused(with_value("galaxies.split_sizes.chianese", {"train": -5, "val": 2, "test": 2}),
-            "-5", "train")
-    earlier()
+@pytest.mark.bad_input("prior truncation with low above high")
+def test_prior_truncation_with_low_above_high(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"priors": {"einstein_radius": [1.5, 0.5, 3.0, 0.5]}},
+                        "priors.einstein_radius: [1.5, 0.5, 3.0, 0.5] truncates to [low, high] = "
+                        "[3.0, 0.5]; low must be below high")
 
 
-def test_zero_noise_level(earlier):
-    refused(with_value("chianese.mocks.noise_sigma", [0.1, 0.0]), "noise_sigma", "0.0")
-    earlier()
+def simulated_estimate(product: str, per_shard: int, workers: int) -> tuple[str, str]:
+    """The start-up estimate of a simulated preparation, from its stated model: the
+    measured kept fraction plus three binomial standard errors, and the measured drawing
+    rate (galprior.config.SIMULATED_YIELD) with ``workers`` processes."""
+    from galprior.config import SIMULATED_YIELD
+
+    drawn, kept = SIMULATED_YIELD["drawn"][product], SIMULATED_YIELD["kept"][product]
+    fraction = min(1.0, kept / drawn + 3 * np.sqrt(kept / drawn * (1 - kept / drawn) / drawn))
+    draws = per_shard / fraction
+    hours = draws / (SIMULATED_YIELD["draws_per_cpu_second"][product] * workers) / 3600
+    return f"about {draws:,.0f} draws per shard", f"about {hours:,.1f} hours per shard"
 
 
-def test_empty_noise_level_list(earlier):
-    refused(with_value("chianese.mocks.noise_sigma", []), "noise_sigma", "[]")
-    earlier()
+@pytest.mark.bad_input("Chianese training split of 100,000,000 simulated galaxies")
+def test_training_split_the_simulated_source_cannot_give(tmp_path, earlier):
+    """Days of drawing (about 286 hours per shard), and the max_galaxies limit would stop it
+    after 100000 draws per shard."""
+    refused_at_start_up(
+        tmp_path, earlier, {"galaxies": {"split_sizes": {"chianese": {"train": 100_000_000, "val": 8, "test": 4}}}},
+        "galaxies.split_sizes.chianese: {'train': 100000000, 'val': 8, 'test': 4} (100000012 galaxies, "
+        "50000006 per shard of galaxies.n_shards = 2)", *simulated_estimate("chianese", 50000006, workers=2),
+        "but galaxies.simulated.max_galaxies (200000, 100000 per shard) stops the preparation")
 
 
-def test_vae_image_size_differs_from_the_galaxy_stamps(earlier):
-    config = with_value("chianese.vae.architecture.image_size", 48)
-    refused(config, "chianese.vae.architecture.image_size (48)", "galaxies.chianese.output_size")
-    earlier()
+@pytest.mark.bad_input("simulated split that would outlast the preparation job's runtime")
+def test_simulated_split_beyond_the_job_runtime(tmp_path, earlier):
+    refused_at_start_up(
+        tmp_path, earlier, {"galaxies": {"simulated": {"max_galaxies": 10**9},
+                                         "split_sizes": {"lanusse": {"train": 2_000_000, "val": 4, "test": 4}}}},
+        "galaxies.split_sizes.lanusse: {'train': 2000000, 'val': 4, 'test': 4}",
+        *simulated_estimate("lanusse", 1000004, workers=2),
+        "but resources.prepare_galaxies.runtime allows 30 minutes per job")
 
 
-def test_hmc_system_that_does_not_exist(earlier):
-    refused(with_value("chianese.hmc.systems", [0, 99]), "chianese.hmc.systems", "system 99")
-    earlier()
+@pytest.mark.bad_input("simulated split without a size")
+def test_simulated_split_without_a_size(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier,
+                        {"galaxies": {"split_sizes": {"lanusse": {"train": None, "val": 4, "test": 4}}}},
+                        "galaxies.split_sizes.lanusse: {'train': None, 'val': 4, 'test': 4} leaves "
+                        "['train'] without a size")
 
 
-def test_resources_for_a_rule_that_does_not_exist(earlier):
-    config = base_config()
-    config["resources"] = {**config["resources"], "train_vea": {"mem_mb": 10}}
-    refused(config, "['train_vea']", "name no rule")
-    earlier()
+@pytest.mark.bad_input("output_dir under a regular file")
+def test_output_dir_under_a_file(tmp_path, earlier):
+    (tmp_path / "a_file").write_text("not a folder")
+    refused_at_start_up(tmp_path, earlier, {"output_dir": str(tmp_path / "a_file" / "results")},
+                        f"output_dir: {tmp_path / 'a_file' / 'results'} cannot be written: "
+                        f"{tmp_path / 'a_file'} is a file, not a folder")
 
 
-def test_cosmos_source_without_a_folder(earlier):
-    """One error listing each product's missing sample: what it is, its key, how to get it."""
-    message = refused(with_value("galaxies.extra_sources", ["cosmos"]),
-                      "2 input(s) of this configuration are missing",
-                      "galaxies.cosmos.chianese.directory is null",
-                      "the COSMOS F814W < 23.5 training sample of Chianese et al. 2020",
-                      "galaxies.cosmos.chianese.download: true",
-                      "galsim_download_cosmos -s 23.5 -d resources/",
-                      "https://zenodo.org/records/3242143/files/COSMOS_23.5_training_sample.tar.gz",
-                      "galaxies.cosmos.lanusse.directory is null",
-                      "the COSMOS F814W < 25.2 training sample of Lanusse et al. 2021",
-                      "galsim_download_cosmos -s 25.2 -d resources/")
-    assert message.count("\n- ") == 2, message
-    earlier()
+@pytest.mark.bad_input("output_dir on a file system that refuses new files")
+def test_output_dir_that_cannot_be_written(tmp_path, earlier):
+    """/proc refuses a new file even to root (a chmod would not: root writes anyway)."""
+    refused_at_start_up(tmp_path, earlier, {"output_dir": "/proc/galprior_results"},
+                        "output_dir: /proc/galprior_results cannot be written: creating a file in /proc failed")
 
 
-def test_missing_cosmos_folder(earlier, tmp_path):
-    config = with_value("galaxies.extra_sources", ["cosmos"])
-    config["galaxies"]["products"] = ["lanusse"]
-    config["galaxies"]["cosmos"]["lanusse"]["directory"] = str(tmp_path / "nowhere")
-    refused(config, "galaxies.cosmos.lanusse.directory", str(tmp_path / "nowhere"),
-            "is not a directory", "F814W < 25.2")
-    earlier()
+@pytest.mark.bad_input("Lanusse image size not divisible by 2**n_stages")
+def test_lanusse_image_size_not_divisible_by_its_stages(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"lanusse": {"image_size": 48, "vae": {"architecture": {"n_stages": 5}}}},
+                        "lanusse.image_size (48) must be divisible by 2**lanusse.vae.architecture.n_stages "
+                        "(2**5 = 32)")
 
 
-def test_cosmos_folder_without_its_catalogue_files(earlier, tmp_path):
-    """The catalogue, its _fits file and (for GalSim's 'marginal') its _selection file: one
-    message each."""
-    (tmp_path / "cosmos").mkdir()
-    config = with_value("galaxies.extra_sources", ["cosmos"])
-    config["galaxies"]["products"] = ["lanusse"]
-    config["galaxies"]["cosmos"]["lanusse"]["directory"] = str(tmp_path / "cosmos")
-    message = refused(config, "3 input(s)", "galaxies.cosmos.lanusse.catalogue_file",
-                      "real_galaxy_catalog_25.2.fits does not exist",
-                      "real_galaxy_catalog_25.2_fits.fits does not exist",
-                      "real_galaxy_catalog_25.2_selection.fits does not exist",
-                      "galaxies.cosmos.lanusse.exclusion_level 'marginal' reads")
-    assert message.count("\n- ") == 3, message
-    earlier()
+@pytest.mark.bad_input("Lanusse image size larger than its stamps")
+def test_lanusse_image_size_larger_than_the_stamps(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"lanusse": {"image_size": 256}},
+                        "lanusse.image_size (256) must be at most galaxies.lanusse.stamp_size (128)")
 
 
-@needs_cosmos
-def test_cosmos_folder_without_the_selection_file_its_cut_reads(earlier, tmp_path):
-    directory = cosmos_copy(tmp_path)
-    (directory / "real_galaxy_catalog_25.2_format_selection.fits").unlink()
-    config = with_value("galaxies.extra_sources", ["cosmos"])
-    for product, level in (("chianese", "viable_sersic"), ("lanusse", "marginal")):
-        config["galaxies"]["cosmos"][product].update(
-            directory=str(directory), catalogue_file="real_galaxy_catalog_25.2_format.fits",
-            exclusion_level=level)
-    message = refused(config, "1 input(s)", "real_galaxy_catalog_25.2_format_selection.fits",
-                      "galaxies.cosmos.lanusse.exclusion_level 'marginal'")
-    assert "chianese" not in message  # its cut reads no _selection file
-    earlier()
+@pytest.mark.bad_input("S/N block not dividing the Chianese stamp")
+def test_snr_block_not_dividing_the_stamp(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"galaxies": {"chianese": {"snr_block": 5}}},
+                        "galaxies.chianese.snr_block (5) must divide galaxies.chianese.output_size (64)")
 
 
-def test_download_into_a_folder_not_named_after_a_sample(earlier, tmp_path):
-    config = with_value("galaxies.extra_sources", ["cosmos"])
-    config["galaxies"]["cosmos"]["lanusse"].update(download=True,
-                                                   directory=str(tmp_path / "COSMOS_24_sample"))
-    refused(config, "galaxies.cosmos.lanusse.directory", "COSMOS_24_sample",
-            "COSMOS_25.2_training_sample", "COSMOS_23.5_training_sample")
-    earlier()
+@pytest.mark.bad_input("VAE image size that its layers cannot halve to 4")
+def test_vae_image_size_its_layers_cannot_halve(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"galaxies": {"chianese": {"output_size": 48}},
+                                            "chianese": {"vae": {"architecture": {"image_size": 48}}}},
+                        "chianese.vae.architecture.image_size (48) must be 4 * 2**k with k >= 1")
 
 
-def test_download_of_one_release_with_the_other_releases_catalogue(earlier, tmp_path):
-    config = with_value("galaxies.extra_sources", ["cosmos"])
-    config["galaxies"]["cosmos"]["chianese"].update(
-        download=True, directory=str(tmp_path / "COSMOS_25.2_training_sample"))
-    refused(config, "galaxies.cosmos.chianese.catalogue_file",
-            "real_galaxy_catalog_23.5.fits is not in the 25.2 archive",
-            "real_galaxy_catalog_25.2.fits")
-    earlier()
+@pytest.mark.bad_input("VAE image size not the stamp size")
+def test_vae_image_size_differs_from_the_galaxy_stamps(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"chianese": {"vae": {"architecture": {"image_size": 32}}}},
+                        "chianese.vae.architecture.image_size (32) must equal galaxies.chianese.output_size (64)")
 
 
-def test_axis_ratio_prior_outside_zero_one(earlier, defaults):
-    from galprior.lensing.priors import LensSourcePrior
-
-    block = {**defaults["priors"], "axis_ratio": [0.5, 0.5, 0.0, 1.2]}
-    with pytest.raises(ValueError, match=r"axis_ratio|\bq\b") as err:
-        LensSourcePrior.from_config(block)
-    assert "1.2" in str(err.value) or "(0, 1]" in str(err.value), str(err.value)
-    earlier()
+@pytest.mark.bad_input("more Chianese mock systems than test galaxies")
+def test_more_chianese_mocks_than_test_galaxies(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"chianese": {"mocks": {"n_systems": 5}}},
+                        "chianese.mocks.n_systems (5) must be at most galaxies.split_sizes.chianese.test (4)")
 
 
-def test_split_sizes_larger_than_the_data(earlier):
-    from galprior.data.splits import split_indices
-
-    with pytest.raises(ValueError, match=r"not enough galaxies: the splits .*'train': 90.* need 100"):
-        split_indices(50, {"train": 90, "val": 5, "test": 5}, seed=0)
-    earlier()
+@pytest.mark.bad_input("more Adam mock systems than test galaxies")
+def test_more_adam_mocks_than_test_galaxies(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"adam": {"mocks": {"n_systems": 9}}},
+                        "adam.mocks.n_systems (9) must be at most galaxies.split_sizes.chianese.test (4)")
 
 
-def test_a_preset_for_a_system_whose_inputs_are_missing(earlier, tmp_path):
-    """The workflow itself: the nguyen system with a CatSim file that is not there."""
-    overlay = tmp_path / "overlay.yaml"
-    missing = tmp_path / "OneDegSq_missing.fits"
-    overlay.write_text(yaml.safe_dump({"systems": ["nguyen"], "output_dir": str(earlier.results),
-                                       "nguyen": {"catalogue": {"source": "file", "file": str(missing)}}}))
-    command = [str(Path(sys.executable).parent / "snakemake"), "-n", "--snakefile", str(REPO / "Snakefile"),
-               "--directory", str(tmp_path), "--configfile", str(REPO / "config/presets/ci.yaml"), str(overlay)]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0
-    assert str(missing) in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
-    earlier()
+@pytest.mark.bad_input("HMC system that does not exist")
+def test_hmc_system_that_does_not_exist(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"chianese": {"hmc": {"systems": [0, 99]}}},
+                        "chianese.hmc.systems: system 99 does not exist; chianese.mocks.n_systems is 2")
 
 
-# -- COSMOS files -------------------------------------------------------------------
+@pytest.mark.bad_input("negative split size")
+def test_negative_split_size(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier,
+                        {"galaxies": {"split_sizes": {"chianese": {"train": -5, "val": 2, "test": 2}}}},
+                        "On instance['galaxies']['split_sizes']['chianese']['train']",
+                        "-5 is less than the minimum of 1")
+
+
+@pytest.mark.bad_input("noise level 0")
+def test_zero_noise_level(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, {"chianese": {"mocks": {"noise_sigma": [0.1, 0.0]}}},
+                        "On instance['chianese']['mocks']['noise_sigma'][1]",
+                        "0.0 is less than or equal to the minimum of 0")
+
+
+@pytest.mark.bad_input("download into a folder not named after a sample")
+def test_download_into_a_folder_not_named_after_a_sample(tmp_path, earlier):
+    folder = tmp_path / "COSMOS_24_sample"
+    refused_at_start_up(tmp_path, earlier, {"galaxies": {"extra_sources": ["cosmos"], "cosmos": {
+        "lanusse": {"download": True, "directory": str(folder)}}}},
+        f"galaxies.cosmos.lanusse.directory: {folder} must end in one of "
+        "('COSMOS_25.2_training_sample', 'COSMOS_23.5_training_sample')")
+
+
+@pytest.mark.bad_input("download of one release with the other release's catalogue")
+def test_download_of_one_release_with_the_other_releases_catalogue(tmp_path, earlier):
+    folder = tmp_path / "COSMOS_25.2_training_sample"
+    refused_at_start_up(tmp_path, earlier, {"galaxies": {"extra_sources": ["cosmos"], "cosmos": {
+        "chianese": {"download": True, "directory": str(folder)}}}},
+        "galaxies.cosmos.chianese.catalogue_file: real_galaxy_catalog_23.5.fits is not in the 25.2 "
+        f"archive that galaxies.cosmos.chianese.directory ({folder}) names; it holds "
+        "real_galaxy_catalog_25.2.fits")
+
+
 def cosmos_copy(tmp_path: Path) -> Path:
     target = tmp_path / "cosmos"
     shutil.copytree(COSMOS_EXAMPLE, target, copy_function=shutil.copyfile)
     target.chmod(0o755)
+    for path in target.iterdir():
+        path.chmod(0o644)
     return target
 
 
-def read_all(directory: Path, **options):
-    from galprior.data.cosmos import iter_cosmos_stamps
+def cosmos_overlay(directory: Path, **lanusse) -> dict:
+    """The 100-galaxy COSMOS example as the Lanusse product's sample (extra source)."""
+    return {"galaxies": {"extra_sources": ["cosmos"], "products": ["lanusse"], "cosmos": {"lanusse": {
+        "directory": str(directory), "catalogue_file": CATALOGUE, "hlr_column": None, **lanusse}}}}
 
-    for _ in iter_cosmos_stamps(directory, **{**COSMOS_OPTIONS, **options}):
-        pass
+
+@pytest.mark.shared_data
+@pytest.mark.bad_input("COSMOS sample smaller than its splits")
+def test_cosmos_sample_smaller_than_its_splits(tmp_path, earlier):
+    refused_at_start_up(tmp_path, earlier, cosmos_overlay(COSMOS_EXAMPLE, split_sizes={"train": 80000, "val": 500, "test": 1500}),
+                        "galaxies.cosmos.lanusse.split_sizes: {'train': 80000, 'val': 500, 'test': 1500} "
+                        f"requests 82000 galaxies, but the COSMOS sample {COSMOS_EXAMPLE / CATALOGUE} "
+                        "holds 100 before its cuts")
 
 
-@needs_cosmos
-def test_unreadable_cosmos_catalogue(earlier, tmp_path):
+@pytest.mark.shared_data
+@pytest.mark.bad_input("COSMOS folder without the selection file its cut reads")
+def test_cosmos_folder_without_the_selection_file_its_cut_reads(tmp_path, earlier):
     directory = cosmos_copy(tmp_path)
-    (directory / CATALOGUE).write_bytes(b"this is not a FITS file" * 200)
-    with pytest.raises(OSError, match=CATALOGUE):
-        read_all(directory)
-    earlier()
+    (directory / "real_galaxy_catalog_25.2_format_selection.fits").unlink()
+    output = refused_at_start_up(
+        tmp_path, earlier, cosmos_overlay(directory, split_sizes={"train": None, "val": 4, "test": 4}),
+        "1 input(s) of this configuration are missing",
+        f"{directory / 'real_galaxy_catalog_25.2_format_selection.fits'} does not exist; expected the "
+        "selection catalogue of the COSMOS F814W < 25.2 training sample of Lanusse et al. 2021",
+        "galaxies.cosmos.lanusse.exclusion_level 'marginal' reads")
+    assert "galaxies.cosmos.chianese" not in output  # not a product of this run
 
 
-@needs_cosmos
-def test_cosmos_catalogue_lacking_a_configured_column(earlier):
-    with pytest.raises(KeyError, match="'MAG_F814W'"):
-        read_all(COSMOS_EXAMPLE, mag_column="MAG_F814W")
-    earlier()
+# -- rule inputs: a rule's own script meets a damaged file --------------------------------
+def prepare_cosmos_shard(run_rule, earlier: Earlier, directory: Path, error, *words, **sample) -> str:
+    """Rule prepare_galaxies on the COSMOS example as the Chianese sample (source cosmos,
+    shard 0 of 1), writing over the earlier shard."""
+    config = base_config()
+    config["galaxies"]["cosmos"]["chianese"].update(
+        directory=str(directory), catalogue_file=CATALOGUE, hlr_column=None, exclusion_level="none",
+        split_sizes={"train": None, "val": 2, "test": 2}, **sample)
+    config["galaxies"]["chianese"]["output_size"] = 64
+    return run_rule(
+        "prepare_galaxies", error, *words, input={"cosmos": []},
+        output={"shard": str(earlier.results / "galaxies/cosmos/chianese/shards/0.zarr")},
+        params={"split_sizes": split_sizes(config, "cosmos", "chianese"), "n_shards": 1,
+                "cosmos": cosmos_options(config, "chianese"), "simulated": config["galaxies"]["simulated"],
+                "product": config["galaxies"]["chianese"], "seed": config["seed"]},
+        wildcards={"source": "cosmos", "product": "chianese", "shard": "0"})
 
 
-@needs_cosmos
-def test_truncated_cosmos_image_file(earlier, tmp_path):
+@pytest.mark.shared_data
+@pytest.mark.bad_input("COSMOS catalogue lacking a configured column")
+def test_cosmos_catalogue_lacking_a_configured_column(run_rule, earlier):
+    prepare_cosmos_shard(run_rule, earlier, COSMOS_EXAMPLE, KeyError,
+                         "column 'MAG_F814W' is in none of the COSMOS catalogues",
+                         "'real_galaxy_catalog_25.2_format_fits.fits': ['IDENT', 'mag_auto',",
+                         f"'{CATALOGUE}': ['IDENT', 'RA', 'DEC', 'MAG',", mag_column="MAG_F814W")
+
+
+@pytest.mark.shared_data
+@pytest.mark.bad_input("COSMOS catalogues listing other galaxies")
+def test_cosmos_catalogues_listing_other_galaxies(run_rule, earlier, tmp_path):
+    directory = cosmos_copy(tmp_path)
+    fit_file = directory / "real_galaxy_catalog_25.2_format_fits.fits"
+    with fits.open(fit_file) as hdus:
+        hdus[1].data["IDENT"][[0, 1]] = hdus[1].data["IDENT"][[1, 0]]
+        hdus.writeto(fit_file, overwrite=True)
+    prepare_cosmos_shard(run_rule, earlier, directory, ValueError,
+                         f"{fit_file} and {directory / CATALOGUE} do not list the same IDENTs in the same order")
+
+
+@pytest.mark.shared_data
+@pytest.mark.bad_input("COSMOS stamp of zeros")
+def test_cosmos_stamp_of_zeros(run_rule, earlier, tmp_path):
     directory = cosmos_copy(tmp_path)
     images = directory / "real_galaxy_images_extension.fits"
-    images.write_bytes(images.read_bytes()[:5000])
-    with pytest.raises(OSError, match="real_galaxy_images_extension.fits"):
-        read_all(directory)
-    earlier()
-
-
-def _edit_stamp(directory: Path, value) -> int:
-    images = directory / "real_galaxy_images_extension.fits"
+    catalogue = fits.getdata(directory / CATALOGUE)
+    row = int(np.flatnonzero(catalogue["GAL_HDU"] == 3)[0])
     with fits.open(images) as hdus:
-        hdus[3].data[...] = value if np.isscalar(value) else hdus[3].data
-        if not np.isscalar(value):
-            hdus[3].data[5, 5] = np.nan
+        hdus[3].data[...] = 0.0
         hdus.writeto(images, overwrite=True)
-    return int(fits.getdata(directory / CATALOGUE)["IDENT"][3])
+    prepare_cosmos_shard(run_rule, earlier, directory, ValueError,
+                         f"IDENT={int(catalogue['IDENT'][row])} in {images}", "zero")
 
 
-@needs_cosmos
-def test_cosmos_stamp_with_nan(earlier, tmp_path):
-    directory = cosmos_copy(tmp_path)
-    ident = _edit_stamp(directory, None)
-    with pytest.raises(ValueError, match=f"IDENT={ident} in .*real_galaxy_images_extension.fits.*NaN"):
-        read_all(directory)
-    earlier()
+def split_shards(run_rule, earlier: Earlier, error, *words) -> str:
+    """Rule split_galaxies on the earlier simulated Chianese shards, writing over the
+    earlier splits."""
+    folder = earlier.results / "galaxies" / "simulated" / "chianese"
+    config = base_config()
+    return run_rule("split_galaxies", error, *words,
+                    input={"shards": [str(folder / "shards" / f"{k}.zarr") for k in (0, 1)]},
+                    output={split: str(folder / f"{split}.zarr") for split in ("train", "val", "test")},
+                    params={"split_sizes": split_sizes(config, "simulated", "chianese"), "seed": config["seed"]},
+                    wildcards={"source": "simulated", "product": "chianese"})
 
 
-@needs_cosmos
-def test_cosmos_stamp_of_zeros(earlier, tmp_path):
-    directory = cosmos_copy(tmp_path)
-    ident = _edit_stamp(directory, 0.0)
-    with pytest.raises(ValueError, match=f"IDENT={ident} in .*real_galaxy_images_extension.fits.*zero"):
-        read_all(directory)
-    earlier()
+@pytest.mark.bad_input("galaxy shard missing an array")
+def test_galaxy_shard_missing_an_array(run_rule, earlier):
+    shard = earlier.results / "galaxies/simulated/chianese/shards/1.zarr"
+    shutil.rmtree(shard / "psf")
+    split_shards(run_rule, earlier, StoreError, f"{shard} lacks arrays ['psf']")
 
 
-# -- stores -----------------------------------------------------------------------
-def test_store_of_another_layout(earlier):
-    with pytest.raises(StoreError, match="has layout 'toy_set', expected 'other_set'"):
-        OtherSet.load(earlier.results / "galaxies" / "toy.zarr")
-    earlier()
-
-
-def test_store_of_an_older_layout_version(earlier, tmp_path):
-    path = toy().save(tmp_path / "old.zarr")
+@pytest.mark.bad_input("galaxy shard left incomplete by a killed writer")
+def test_galaxy_shard_left_incomplete(run_rule, earlier):
     import zarr
 
-    zarr.open_group(str(path), mode="r+").attrs["layout_version"] = 2
-    with pytest.raises(StoreError, match=r"old.zarr was written with layout version 2 of 'toy_set'; "
-                                         r"this version reads 3: rerun"):
-        ToySet.load(path)
-    earlier()
+    shard = earlier.results / "galaxies/simulated/chianese/shards/0.zarr"
+    del zarr.open_group(str(shard), mode="r+").attrs["complete"]
+    split_shards(run_rule, earlier, StoreError, f"{shard} is incomplete", "rerun the rule")
 
 
-def test_store_missing_an_array(earlier, tmp_path):
-    path = toy().save(tmp_path / "holed.zarr")
-    shutil.rmtree(path / "flux")
-    with pytest.raises(StoreError, match=r"holed.zarr lacks arrays \['flux'\]"):
-        ToySet.load(path)
-    earlier()
-
-
-def test_store_left_incomplete_by_a_killed_writer(earlier, tmp_path):
-    path = toy().save(tmp_path / "killed.zarr")
+@pytest.mark.bad_input("galaxy shard whose array has another shape than its table")
+def test_galaxy_shard_with_arrays_of_another_length(run_rule, earlier):
     import zarr
 
-    del zarr.open_group(str(path), mode="r+").attrs["complete"]
-    with pytest.raises(StoreError, match="killed.zarr is incomplete .*rerun the rule"):
-        ToySet.load(path)
-    earlier()
+    shard = earlier.results / "galaxies/simulated/chianese/shards/1.zarr"
+    group = zarr.open_group(str(shard), mode="r+")
+    noise = group["noise_variance"][...]
+    del group["noise_variance"]
+    group.create_array("noise_variance", data=noise[:4], attributes=dict(zarr.open_group(
+        str(earlier.results / "galaxies/simulated/chianese/shards/0.zarr"), mode="r")["noise_variance"].attrs))
+    split_shards(run_rule, earlier, StoreError, "noise_variance", "dimension N is 4", "30")
 
 
-def test_store_data_of_the_wrong_dtype_is_not_written(earlier):
-    with pytest.raises(StoreError, match="toy_set: array 'flux' has dtype int64, expected float64"):
-        ToySet(images=np.zeros((2, 4, 4), np.float32), flux=np.zeros(2, np.int64))
-    earlier()
+def vae_rule(run_rule, earlier: Earlier, rule: str, error, *words) -> str:
+    """A Chianese rule that loads the earlier VAE (reconstruct_galaxies), writing over its
+    earlier output."""
+    config = base_config()
+    vae = earlier.results / "models" / "vae"
+    return run_rule(rule, error, *words,
+                    input={"weights": str(vae / "weights.pt"), "hyperparameters": str(vae / "hyperparameters.json"),
+                           "test": str(earlier.results / "galaxies/simulated/chianese/test.zarr")},
+                    output={"reconstructions": str(vae / "reconstructions.zarr")},
+                    params={"n_galaxies": config["figures"]["n_galaxies"],
+                            "angles": config["chianese"]["vae"]["rotation_angles"], "seed": config["seed"] + 7})
 
 
-def test_disk_full_during_a_store_write_leaves_the_previous_store(earlier, monkeypatch):
-    target = earlier.results / "galaxies" / "toy.zarr"
+@pytest.mark.bad_input("weights of another architecture")
+def test_weights_of_another_architecture(run_rule, earlier):
+    import torch
+
+    from galprior.models.vae.network import VAE
+
+    weights = earlier.results / "models" / "vae" / "weights.pt"
+    architecture = {**base_config()["chianese"]["vae"]["architecture"], "base_width": 8}
+    torch.save(VAE(**architecture).state_dict(), weights)
+    vae_rule(run_rule, earlier, "reconstruct_galaxies", ValueError,
+             f"{weights} does not fit the 'vae' architecture")
+
+
+@pytest.mark.bad_input("truncated weights file")
+def test_truncated_weights_file(run_rule, earlier):
+    weights = earlier.results / "models" / "vae" / "weights.pt"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    vae_rule(run_rule, earlier, "reconstruct_galaxies", ValueError,
+             f"{weights} is not a readable weights file")
+
+
+@pytest.mark.bad_input("hyperparameters naming an unknown model family")
+def test_hyperparameters_naming_an_unknown_family(run_rule, earlier):
+    path = earlier.results / "models" / "vae" / "hyperparameters.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "model": "vea"}))
+    vae_rule(run_rule, earlier, "reconstruct_galaxies", ValueError,
+             f"{path} names model family 'vea'; known families")
+
+
+@pytest.mark.bad_input("truncated training checkpoint")
+def test_truncated_training_checkpoint(run_rule, earlier, tmp_path):
+    from galprior.models.checkpoint import save_checkpoint
+
+    config = base_config()
+    checkpoints = earlier.results / "checkpoints" / "vae-earlier"
+    save_checkpoint(checkpoints, {"epoch": 1, "weights": {"w": np.ones(1000)}})
+    last = checkpoints / "last.pt"
+    last.write_bytes(last.read_bytes()[:300])
+    vae = earlier.results / "models" / "vae"
+    folder = earlier.results / "galaxies" / "simulated" / "chianese"
+    run_rule("train_vae", ValueError, f"{last} is not a readable checkpoint", "delete it to train from scratch",
+             input={"train": str(folder / "train.zarr"), "val": str(folder / "val.zarr")},
+             output={"weights": str(vae / "weights.pt"), "hyperparameters": str(vae / "hyperparameters.json"),
+                     "history": str(vae / "history.csv")},
+             params={"architecture": config["chianese"]["vae"]["architecture"],
+                     "training": config["chianese"]["vae"]["training"], "seed": config["seed"] + 3,
+                     "device": "cpu", "checkpoint_dir": str(checkpoints)})
+
+
+@pytest.mark.bad_input("latent prior whose covariance is not positive definite")
+def test_latent_prior_that_is_not_positive_definite(run_rule, earlier):
+    config = base_config()
+    vae = earlier.results / "models" / "vae"
+    path = vae / "latent_prior.npz"
+    with np.load(path) as data:
+        arrays = dict(data)
+    covariance = np.eye(len(arrays["mean"]))
+    covariance[0, 1] = covariance[1, 0] = 2.0  # eigenvalue -1
+    np.savez(path, **{**arrays, "covariance": covariance})
+    run_rule("infer_map", ValueError, f"{path}: covariance is not positive definite (smallest eigenvalue -1",
+             input={"mocks": str(earlier.results / "lenses/chianese_mocks.zarr"), "weights": str(vae / "weights.pt"),
+                    "hyperparameters": str(vae / "hyperparameters.json"), "prior": str(path)},
+             output={"map": str(earlier.results / "inference/chianese_map.zarr")},
+             params={"priors": config["priors"], "seed": config["seed"] + 4, "device": "cpu",
+                     "inference": {key: config["chianese"][key] for key in ("inference", "paper_inference", "map")}})
+
+
+@pytest.mark.bad_input("CatSim catalogue lacking a band column")
+def test_catsim_catalogue_lacking_a_band_column(run_rule, earlier, tmp_path):
+    from astropy.table import Table
+
+    from galprior.data.catsim import draw_catsim_catalogue
+
+    table = draw_catsim_catalogue(50, 20.0, 24.0, seed=0)
+    table.remove_column("r_ab")
+    path = tmp_path / "OneDegSq.fits"
+    Table(table).write(path)
+    config = base_config()
+    nguyen = copy.deepcopy(config["nguyen"])
+    nguyen["catalogue"].update(source="file", file=str(path))
+    run_rule("prepare_blends", ValueError, f"{path}: not a CatSim catalogue, missing columns ['r_ab']",
+             input={"catalogue": str(path)},
+             output={"shard": str(earlier.results / "nguyen/blends/lsst/shards/train-0.zarr")},
+             params={"nguyen": nguyen, "seed": config["seed"] + 20},
+             wildcards={"survey": "lsst", "split": "train", "shard": "0"})
+
+
+@pytest.mark.bad_input("disk full while a split is written")
+def test_disk_full_while_a_split_is_written(run_rule, earlier, monkeypatch):
+    """The store is written to its temporary, then the disk is full: the earlier split stays
+    and no temporary is left beside it."""
+    from galprior.store import base as store_base
+
     real_write = store_base.Store._write
 
     def fill_the_disk(self, tmp, attrs):
-        real_write(self, tmp, attrs)  # most of the store is written ...
-        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))  # ... then the disk is full
+        real_write(self, tmp, attrs)
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
 
     monkeypatch.setattr(store_base.Store, "_write", fill_the_disk)
-    with pytest.raises(OSError, match="No space left on device"):
-        toy(value=7.0).save(target)
-    monkeypatch.undo()
-    earlier()  # the previous store is byte-for-byte where it was
-    assert ToySet.load(target).images.max() == 1.0
-    assert sorted(p.name for p in target.parent.iterdir()) == ["toy.zarr"]  # no temporary left
+    split_shards(run_rule, earlier, OSError, "No space left on device", ".train.zarr.tmp-")
+    folder = earlier.results / "galaxies" / "simulated" / "chianese"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")], "a temporary was left"
 
 
-# -- models, checkpoints, priors ----------------------------------------------------------
-def _tiny_vae(**changes):
-    from galprior.config import schema_defaults
-    from galprior.models.vae.network import VAE
+# -- the catalogue -----------------------------------------------------------------------
+def test_the_catalogue_is_counted_from_its_collected_cases():
+    """The cases are the collected tests of this module marked ``bad_input`` (pytest's own
+    collection), each naming a distinct bad input; the README's count is this count."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "bad_input",
+                             "-p", "no:cacheprovider", str(Path(__file__))],
+                            cwd=REPO, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PYTHONPATH=str(REPO / "src")))
+    cases = [line for line in result.stdout.splitlines() if "::test_" in line]
+    assert result.returncode == 0 and cases, result.stdout[-3000:] + result.stderr[-3000:]
+    import inspect
 
-    architecture = {**schema_defaults()["chianese"]["vae"]["architecture"], "image_size": 16,
-                    "base_width": 4, **changes}
-    return VAE(**architecture)
-
-
-def test_weights_of_another_architecture(earlier, tmp_path):
-    from galprior.models.registry import load_model, save_model
-
-    save_model(_tiny_vae(), tmp_path / "a")
-    save_model(_tiny_vae(base_width=8), tmp_path / "b")
-    shutil.copy(tmp_path / "b" / "weights.pt", tmp_path / "a" / "weights.pt")
-    with pytest.raises(ValueError, match=r"a/weights.pt does not fit the 'vae' architecture"):
-        load_model(tmp_path / "a")
-    earlier()
-
-
-def test_truncated_weights_file(earlier, tmp_path):
-    from galprior.models.registry import load_model, save_model
-
-    save_model(_tiny_vae(), tmp_path / "m")
-    weights = tmp_path / "m" / "weights.pt"
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    with pytest.raises(ValueError, match=r"m/weights.pt is not a readable weights file"):
-        load_model(tmp_path / "m")
-    earlier()
-
-
-def test_truncated_training_checkpoint(earlier, tmp_path):
-    from galprior.models.checkpoint import load_checkpoint, save_checkpoint
-
-    save_checkpoint(tmp_path, {"epoch": 3, "weights": {"w": torch.ones(1000)}})
-    last = tmp_path / "last.pt"
-    last.write_bytes(last.read_bytes()[:300])
-    with pytest.raises(ValueError, match=r"last.pt is not a readable checkpoint .*delete it"):
-        load_checkpoint(tmp_path)
-    earlier()
-
-
-def test_hyperparameters_naming_an_unknown_family(earlier, tmp_path):
-    from galprior.models.registry import load_model, save_model
-
-    save_model(_tiny_vae(), tmp_path / "m")
-    meta = json.loads((tmp_path / "m" / "hyperparameters.json").read_text())
-    (tmp_path / "m" / "hyperparameters.json").write_text(json.dumps({**meta, "model": "vea"}))
-    with pytest.raises(ValueError, match=r"names model family 'vea'; known families"):
-        load_model(tmp_path / "m")
-    earlier()
-
-
-def test_latent_prior_with_a_covariance_that_is_not_positive_definite(earlier, tmp_path):
-    from galprior.models.vae.latent_prior import load_latent_prior, save_latent_prior
-
-    path = tmp_path / "latent_prior.npz"
-    covariance = np.diag([1.0, 1.0, 1.0])
-    save_latent_prior(path, np.zeros(3), covariance)
-    with np.load(path) as data:
-        arrays = dict(data)
-    arrays["covariance"] = np.array([[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # eigenvalue -1
-    np.savez(path, **arrays)
-    with pytest.raises(ValueError, match=r"latent_prior.npz: covariance is not positive definite "
-                                         r"\(smallest eigenvalue -1"):
-        load_latent_prior(path)
-    earlier()
-
-
-# -- inference inputs ----------------------------------------------------------------
-def _posterior_inputs(defaults):
-    from galprior.lensing.priors import LensSourcePrior
-    from galprior.lensing.simulator import LensSimulator
-
-    simulator = LensSimulator(n_pix=16, pixel_scale=0.1)
-    return simulator, LensSourcePrior.from_config(defaults["priors"])
-
-
-@pytest.mark.parametrize("observation, words", [
-    (torch.zeros(2, 12, 12), ["observation", "(2, 12, 12)", "16"]),
-    (torch.zeros(2, 16, 16, dtype=torch.int64), ["observation", "torch.int64", "floating"]),
-    (torch.zeros(16, 16), ["observation", "(16, 16)", "(B, H, W)"]),
-], ids=["wrong-shape", "wrong-dtype", "no-batch-axis"])
-def test_observation_of_the_wrong_shape_or_dtype_given_to_inference(earlier, defaults, observation, words):
-    from galprior.inference.potential import FlatPosterior
-
-    simulator, priors = _posterior_inputs(defaults)
-    decoder = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.Unflatten(-1, (8, 8)))
-    import pyro.distributions as dist
-
-    latent = dist.MultivariateNormal(torch.zeros(2), torch.eye(2))
-    with pytest.raises(ValueError) as err:
-        FlatPosterior(observation, 0.1, simulator, decoder, latent, priors, n_whiten=8)
-    for word in words:
-        assert word in str(err.value), str(err.value)
-    earlier()
-
-
-# -- blends -----------------------------------------------------------------------
-def test_btk_catalogue_lacking_a_band_column(earlier, tmp_path):
-    from galprior.data.catsim import draw_catsim_catalogue, read_catsim_catalogue
-
-    table = draw_catsim_catalogue(20, 20.0, 24.0, seed=0)
-    table.remove_column("r_ab")
-    path = tmp_path / "catalogue.fits"
-    Table(table).write(path)
-    with pytest.raises(ValueError, match=r"catalogue.fits: not a CatSim catalogue, missing columns \['r_ab'\]"):
-        read_catsim_catalogue(path)
-    earlier()
-
-
-#: Every bad input of this module, as the README lists them.
-BAD_INPUTS = [
-    "misspelt top-level key", "misspelt nested key", "wrong-typed key", "negative split size",
-    "noise level 0", "empty noise-level list", "VAE image size not the stamp size",
-    "HMC system that does not exist", "resources for an unknown rule", "COSMOS source without a folder",
-    "missing COSMOS folder", "COSMOS folder without its catalogue", "download folder not named after a sample",
-    "axis-ratio prior outside (0, 1]", "split sizes larger than the data",
-    "preset for a system whose inputs are missing", "unreadable COSMOS catalogue",
-    "COSMOS catalogue lacking a configured column", "truncated COSMOS FITS file", "COSMOS stamp with NaN",
-    "COSMOS stamp of zeros", "store of another layout", "store of an older layout version",
-    "store missing an array", "store left incomplete", "store data of the wrong dtype",
-    "disk full during a store write", "weights of another architecture", "truncated weights file",
-    "truncated training checkpoint", "unknown model family", "non-positive-definite latent prior",
-    "observation of the wrong shape", "observation of the wrong dtype", "observation without a batch axis",
-    "BTK catalogue lacking a band column",
-]
-
-
-def test_the_catalogue_holds_at_least_25_bad_inputs():
-    assert len(BAD_INPUTS) == len(set(BAD_INPUTS)) >= 25
+    module = sys.modules[__name__]
+    described = [mark.args[0] for name, function in inspect.getmembers(module, inspect.isfunction)
+                 if name.startswith("test_") for mark in getattr(function, "pytestmark", [])
+                 if mark.name == "bad_input"]
+    assert len(cases) == len(described) == len(set(described)) >= 25, (cases, described)

@@ -54,6 +54,7 @@ def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
     is untouched; a directory at ``path`` is replaced only once the new one is complete.
     """
     path = Path(path)
+    faults.before_write(path)  # no-op unless the reliability tests planned a kill here
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_siblings(path)
     tmp = temporary_sibling(path)
