@@ -614,13 +614,13 @@ def test_disk_full_while_a_split_is_written(run_rule, earlier, monkeypatch):
     and no temporary is left beside it."""
     from galprior.store import base as store_base
 
-    real_write = store_base.Store._write
+    real_append = store_base.StoreWriter.append  # the split is written shard by shard
 
-    def fill_the_disk(self, tmp, attrs):
-        real_write(self, tmp, attrs)
-        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+    def fill_the_disk(self, part):
+        real_append(self, part)
+        raise OSError(errno.ENOSPC, "No space left on device", str(self._root.store.root))
 
-    monkeypatch.setattr(store_base.Store, "_write", fill_the_disk)
+    monkeypatch.setattr(store_base.StoreWriter, "append", fill_the_disk)
     split_shards(run_rule, earlier, OSError, "No space left on device", ".train.zarr.tmp-")
     folder = earlier.results / "galaxies" / "simulated" / "chianese"
     assert not [p for p in folder.iterdir() if p.name.startswith(".")], "a temporary was left"

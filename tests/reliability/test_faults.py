@@ -411,7 +411,7 @@ atomic_write(sys.argv[2], lambda tmp: tmp.write_bytes(bytes(10000)))
     ({"aim": "imports"}, "slow_import.py"),
     ({"aim": "computation", "after_s": 0.2}, "in compute"),  # waits out the imports
     ({"aim": "computation", "after_s": 60.0}, "before the atomic write of output.bin"),  # at the latest
-    ({"aim": "write", "at_write": 1}, "in atomic_write"),
+    ({"aim": "write", "at_write": 1}, "in atomic_target"),  # the write atomic_write opens
     ({"aim": "after-outputs"}, "at exit"),
 ], ids=["imports", "computation", "computation-at-the-latest", "write", "after-outputs"])
 def test_each_kill_lands_where_aimed_and_its_marker_says_where(tmp_path, point, where):

@@ -83,6 +83,10 @@ def random_store(cls, seed: int = 0):
     attrs = {key: f"{key}-{rng.integers(1000)}" for key in cls.REQUIRED_ATTRS}
     if "bands" in attrs:  # a blend set's bands name its band axis
         attrs["bands"] = [f"band{i}" for i in range(sizes["B"])]
+    if "names" in attrs:  # a score-galaxy set names each galaxy
+        attrs["names"] = [f"galaxy{i}" for i in range(sizes[cls.ENTRY_AXIS])]
+    if "source_size" in attrs:  # ... and states their side
+        attrs["source_size"] = sizes["M"]
     return cls(**kwargs, attrs=attrs), kwargs, attrs
 
 

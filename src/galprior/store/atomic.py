@@ -58,6 +58,7 @@ def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_siblings(path)
     tmp = temporary_sibling(path)
+    faults.write_started()
     try:
         yield tmp
         faults.at_write(tmp)  # no-op unless the reliability tests planned a kill here
@@ -74,6 +75,8 @@ def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         _remove(tmp)
         raise
+    finally:
+        faults.write_ended()
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:

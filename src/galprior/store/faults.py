@@ -55,7 +55,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["ENV_VAR", "LANDINGS", "arm", "at_write", "before_write", "landing"]
+__all__ = ["ENV_VAR", "LANDINGS", "arm", "at_write", "before_write", "landing", "write_started",
+           "write_ended"]
 
 ENV_VAR = "GALPRIOR_FAULT_PLAN"
 #: Where a kill can land, in the order of a job's life.
@@ -65,6 +66,20 @@ _SIGNAL = signal.SIGUSR1
 _ATOMIC_FILE = str(Path(__file__).with_name("atomic.py"))
 
 _state: dict = {}
+# atomic writes in progress in this process (galprior.store.atomic.atomic_target counts
+# them): a store written part by part fills its temporary in the caller's own frames, so
+# the stack alone does not show that a write is under way
+_open_writes = [0]
+
+
+def write_started() -> None:
+    """Called by ``atomic_target`` when its temporary exists and is about to be filled."""
+    _open_writes[0] += 1
+
+
+def write_ended() -> None:
+    """Called by ``atomic_target`` when its temporary is renamed into place or removed."""
+    _open_writes[0] -= 1
 
 
 def _stack(frame: FrameType | None) -> list[FrameType]:
@@ -84,16 +99,17 @@ def landing(frame: FrameType | None) -> tuple[str, str]:
     """Where a job is when its main thread is at ``frame``: a name of :data:`LANDINGS`
     (but ``after-outputs``, which only the exit hook knows) and a description.
 
-    ``write`` when an atomic write is on the stack (whatever it calls, a lazy import
-    included); ``imports`` when the script's module-level code is inside an import
+    ``write`` when an atomic write is under way (``atomic_target`` open, or ``atomic_write``
+    on the stack: whatever it calls, a lazy import included); ``imports`` when the script's module-level code is inside an import
     statement (the frame it called is the import machinery); ``computation`` otherwise.
     The description names the script line and the innermost frame outside this module.
     """
     frames = [f for f in _stack(frame) if f.f_code.co_filename != __file__]
     if not frames:
         return "computation", "?"
-    if any(f.f_code.co_filename == _ATOMIC_FILE and f.f_code.co_name == "atomic_write"
-           for f in frames):
+    if _open_writes[0] > 0 or any(f.f_code.co_filename == _ATOMIC_FILE
+                                  and f.f_code.co_name in ("atomic_write", "atomic_target")
+                                  for f in frames):
         kind = "write"
     elif len(frames) > 1 and frames[1].f_code.co_filename.startswith("<frozen importlib"):
         kind = "imports"
