@@ -5,7 +5,7 @@ start-up checks: the schema, ``galprior.config.check_config`` and
 ``check_resources``, exactly as the Snakefile calls them), checks that the error names
 the offending key, file or value and what was expected, and checks that a folder of
 earlier outputs (a complete store, a model, a table) is byte-for-byte and
-mtime-for-mtime unchanged. ``BAD_INPUTS`` names them all (the README counts them).
+mtime-for-mtime unchanged. ``BAD_INPUTS`` names them all (docs/development.md counts them).
 """
 
 from __future__ import annotations
@@ -539,7 +539,7 @@ def test_btk_catalogue_lacking_a_band_column(earlier, tmp_path):
     earlier()
 
 
-#: Every bad input of this module, as the README lists them.
+#: Every bad input of this module, as docs/development.md lists them.
 BAD_INPUTS = [
     "misspelt top-level key", "misspelt nested key", "wrong-typed key", "negative split size",
     "noise level 0", "empty noise-level list", "VAE image size not the stamp size",

@@ -1,6 +1,6 @@
 """Loads that grow: the paper preset's DAG with 1,000 galaxy shards and 1,000 mock systems.
 
-``snakemake -n`` must build it (the README states the time, measured by
+``snakemake -n`` must build it (docs/development.md states the time, measured by
 ``benchmarks/bench_dag.py``), and every shard must be an independent job: asking for
 one shard schedules that shard alone (plus the download it reads), so a cluster can run
 them side by side.

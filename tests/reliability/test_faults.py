@@ -6,7 +6,7 @@ one of its jobs (seeded choice) kills itself with SIGKILL at a seeded point -- a
 drawn in its running time (from the undisturbed run's Snakemake metadata), or inside the k-th
 atomic write of the job (a store, a training checkpoint) with the temporary cut to half.
 The Snakemake process itself is killed too (with its whole process group, as a lost
-login node would be), then ``--unlock`` is run as the README says. After every round
+login node would be), then ``--unlock`` is run as docs/cluster.md says. After every round
 the same command is run again, until it succeeds. Checked:
 
 (a) the run completes (in at most ``MAX_ROUNDS`` reruns);
