@@ -210,9 +210,10 @@ def outputs_markdown(workflow: Any | None = None) -> str:
         "- **Models** are a folder with `weights.pt` and `hyperparameters.json` beside it "
         "(`galprior.models.registry.load_model` rebuilds the model from the two), and "
         "`history.csv`, the loss per epoch or step.",
-        "- **Report** items go into the HTML report (`snakemake --report results/report.html` "
-        "with the run's `--configfile`), under the category / subcategory shown, with the "
-        "caption in `workflow/report/`.",
+        "- **Report** items go into the HTML report, built after a run from the finished "
+        "outputs (`snakemake --configfile <the run's presets> --report results/report.html`, "
+        "or `report.zip` for a large run), under the category / subcategory shown, with the "
+        "caption in `workflow/report/`; its landing page shows the run's whole configuration.",
         "- *temporary* outputs (galaxy and blend shards) are deleted once the rule that joins "
         "them has run.",
         f"- Every job writes its log to `{log}`; most write Snakemake's benchmark (run time, "
