@@ -629,7 +629,7 @@ def test_disk_full_while_a_split_is_written(run_rule, earlier, monkeypatch):
 # -- the catalogue -----------------------------------------------------------------------
 def test_the_catalogue_is_counted_from_its_collected_cases():
     """The cases are the collected tests of this module marked ``bad_input`` (pytest's own
-    collection), each naming a distinct bad input; the README's count is this count."""
+    collection), each naming a distinct bad input; docs/development.md's count is this count."""
     result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "bad_input",
                              "-p", "no:cacheprovider", str(Path(__file__))],
                             cwd=REPO, capture_output=True, text=True, timeout=300,

@@ -4,7 +4,7 @@
 independent job: asking for one shard schedules that shard alone (plus the download it
 reads), so a cluster can run them side by side. How long the build takes is a
 measurement, not a test (a bound on it fails on a loaded machine and passes a slow
-change on a fast one): ``benchmarks/bench_dag.py`` measures it and the README states it.
+change on a fast one): ``benchmarks/bench_dag.py`` measures it and docs/development.md states it.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ rules of each system, so that every system sees every kind of landing in ONE run
 earlier ``slow`` variant, which killed each rule at three points, is folded into this
 plan). Where each kill really landed is read from the job's stack at the kill and
 recorded in its marker. The Snakemake process itself is killed too (with its whole process
-group, as a lost login node would be), then ``--unlock`` is run as the README says. After
+group, as a lost login node would be), then ``--unlock`` is run as docs/cluster.md says. After
 every round the same command is run again, until it succeeds. Checked:
 
 (a) the plan covers the workflow's own rule list, and the run completes (in at most

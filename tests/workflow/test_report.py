@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slow]  # pytest -m slow
 
 CI_PRESET = Path(__file__).resolve().parents[2] / "config" / "presets" / "ci.yaml"
 
-# Where the workflow puts what a reader of the papers looks at (README, "Results").
+# Where the workflow puts what a reader of the papers looks at (docs/outputs.md).
 REPORTED_FOLDERS = ("figures", "tables")
 
 

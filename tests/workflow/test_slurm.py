@@ -7,7 +7,7 @@ by their PIDs afterwards. The tests skip, with the reason, where this cannot be 
 (not root, no apt-get, no network for the packages, or daemons that cannot start in
 this container): a laptop, not a CI runner.
 
-The run is the README's cluster command with the test profile and the CI preset:
+The run is the cluster command of docs/cluster.md with the test profile and the CI preset:
     snakemake --profile profiles/slurm-test --configfile config/presets/ci.yaml
 """
 

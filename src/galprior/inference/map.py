@@ -156,7 +156,7 @@ def screened_starts(posterior: FlatPosterior, n_systems: int, config: MapConfig,
     at sigma 0.0333 (two seeds), 32 candidates for 4 restarts and no extra round ended
     within sqrt(2N)/2 nats of (or above) the mode reached from the truth on 7 of 8 systems,
     against 6 and 3 of 8 for 4 restarts plus an extra round of 4, in 13-17.5 s per system
-    against 17.5-19.5 (README).
+    against 17.5-19.5 (docs/decisions.md).
     Returns the (S * R, D) starts and their (screen_steps, S * R) loss trace.
     """
     n_restarts = posterior.batch_size // n_systems

@@ -222,7 +222,7 @@ class LensEllipticity(TorchDistribution):
 
     Why: with (q, phi) as coordinates, a nearly round lens (q -> 1) is the origin of polar
     coordinates: phi becomes undefined and the posterior a curved, one-sided ridge in
-    logit(q), on which HMC mixes slowly (README, issue 10). e is a Cartesian coordinate of
+    logit(q), on which HMC mixes slowly (docs/decisions.md, issue 10). e is a Cartesian coordinate of
     the same lens, in which the image is smooth through q = 1.
 
     The map (q, phi) -> e has unit Jacobian (e in polar form: rho^2 = 1 - q, angle 2 phi,
