@@ -4,7 +4,7 @@ returns that would fill a SLURM output file)."""
 import logging
 import time
 
-from galprior.progress import progress
+from galprior.progress import progress_bar as progress
 
 
 def test_off_a_terminal_a_bar_logs_lines_without_carriage_returns(capsys, caplog):

@@ -1,6 +1,6 @@
 """Progress of the loops a person waits for: a bar on a terminal, log lines elsewhere.
 
-Every long loop of the package goes through :func:`progress`, a ``tqdm`` with one
+Every long loop of the package goes through :func:`progress_bar`, a ``tqdm`` with one
 difference: when standard error is not a terminal (a Snakemake job's log, a SLURM job's
 output file, CI), the bar is not redrawn with carriage returns, which fill such files
 with thousands of overwritten lines; instead its state is written through ``logging``
@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["progress", "LOG_INTERVAL"]
+__all__ = ["progress_bar", "LOG_INTERVAL"]
 
 #: Seconds between two log lines of one bar when standard error is not a terminal.
 LOG_INTERVAL = 30.0
@@ -43,7 +43,7 @@ class _LogStream:
         pass
 
 
-def progress(iterable: Any = None, *, log_interval: float = LOG_INTERVAL, **kwargs: Any) -> tqdm:
+def progress_bar(iterable: Any = None, *, log_interval: float = LOG_INTERVAL, **kwargs: Any) -> tqdm:
     """``tqdm(iterable, **kwargs)`` on a terminal; elsewhere a bar that logs its state every
     ``log_interval`` seconds instead of redrawing it (see the module docstring)."""
     if kwargs.get("disable") or sys.stderr.isatty():

@@ -280,13 +280,13 @@ def draw_shard(catalogue: Table, survey: str, split: str, n_blends: int, n_shard
 
     Returns the arrays of :func:`draw_chunk` plus ``index`` (global blend index in the split).
     """
-    from tqdm.auto import tqdm
+    from galprior.progress import progress_bar
 
     survey_obj = get_survey(survey)
     if survey == "des":
         catalogue = add_des_y_band(catalogue)
     parts = []
-    for chunk in tqdm(shard_chunks(n_blends, settings.chunk_size, n_shards, shard), desc=f"{survey} {split} shard {shard}", disable=not progress):
+    for chunk in progress_bar(shard_chunks(n_blends, settings.chunk_size, n_shards, shard), desc=f"{survey} {split} shard {shard}", disable=not progress):
         arrays = draw_chunk(catalogue, survey, split, int(chunk), seed, settings, survey_obj)
         arrays["index"] = np.arange(chunk * settings.chunk_size, (chunk + 1) * settings.chunk_size, dtype=np.int64)
         keep = arrays["index"] < n_blends

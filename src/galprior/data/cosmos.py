@@ -49,7 +49,7 @@ from pathlib import Path
 import galsim
 import numpy as np
 from astropy.io import fits
-from tqdm import tqdm
+from galprior.progress import progress_bar
 
 from galprior.data.preprocess import RawStamp, check_finite
 
@@ -460,7 +460,7 @@ def read_stamp(catalogue: galsim.RealGalaxyCatalog, index: int,
 def load_cosmos_stamps(directory: str | Path, **options) -> list[RawStamp]:
     """All COSMOS stamps of :func:`iter_cosmos_stamps` (same options) in one list."""
     stamps: list[RawStamp] = []
-    for batch in tqdm(iter_cosmos_stamps(directory, **options), desc="COSMOS stamps",
+    for batch in progress_bar(iter_cosmos_stamps(directory, **options), desc="COSMOS stamps",
                       unit="batch"):
         stamps.extend(batch)
     return stamps

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tqdm import tqdm
+from galprior.progress import progress_bar
+from tqdm.auto import tqdm  # the type of a bar
 
 from galprior.store.atomic import atomic_write
 
@@ -186,7 +187,7 @@ def download_file(url: str, target: str | os.PathLike, *, md5: str | None = None
     part = target.with_name(target.name + ".part")
     progress = _Progress(total=expected_size)
     failures = 0
-    with tqdm(total=expected_size, unit="B", unit_scale=True, desc=target.name,
+    with progress_bar(total=expected_size, unit="B", unit_scale=True, desc=target.name,
               disable=None) as bar:
         while True:
             before = part.stat().st_size if part.exists() else 0

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from galprior.progress import progress_bar
 
 from galprior.data import cosmos, simulated
 from galprior.data.preprocess import RawStamp, chianese_stamp, check_finite, fit_psf, \
@@ -239,7 +239,7 @@ def collect_stamps(source: Source, source_options: dict[str, Any], product: Prod
     batches = source.batches(source_options, stamp_size=product.stamp_size(product_options),
                              psf_size=product.native_psf_size(product_options), seed=seed,
                              shard=shard, n_shards=n_shards)
-    with tqdm(total=needed, desc="galaxies kept", unit="gal") as bar:
+    with progress_bar(total=needed, desc="galaxies kept", unit="gal") as bar:
         for batch in batches:
             for stamp in batch:
                 check_finite(stamp)
@@ -368,7 +368,7 @@ def split_galaxy_stores(shards: list[StoreReader], split_sizes: dict[str, int | 
         for writer in writers.values():
             opened.append(writer.__enter__())
         offset = 0
-        for shard in tqdm(shards, desc="splitting shards", unit="shard"):
+        for shard in progress_bar(shards, desc="splitting shards", unit="shard"):
             for part in shard.chunks(stop=n - offset):
                 galaxies = shard.entries(part)
                 start, stop = offset + part.start, offset + part.stop

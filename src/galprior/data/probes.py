@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from tqdm.auto import tqdm
+from galprior.progress import progress_bar
 
 __all__ = ["find_probes_files", "galaxy_name", "read_band_image", "rejection_reason", "probes_galaxy",
            "load_probes"]
@@ -144,7 +144,7 @@ def load_probes(directory: str | Path, band: str, size: int, *, crop: int | None
     Memory: the prepared images only (one cut-out is read at a time).
     """
     images, names = [], []
-    for path in tqdm(find_probes_files(directory, band), desc="reading PROBES", leave=False):
+    for path in progress_bar(find_probes_files(directory, band), desc="reading PROBES", leave=False):
         raw = read_band_image(path, band)
         reason = rejection_reason(raw)
         if reason is None and normalisation == "unit_peak" and not (raw > 0).any():

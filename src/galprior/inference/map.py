@@ -48,7 +48,8 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from galprior.progress import progress_bar
+from tqdm.auto import tqdm  # the type of a bar
 
 from .model import LATENT_SITE
 from .optim import LbfgsConfig, batched_lbfgs, preconditioned_lbfgs
@@ -165,7 +166,7 @@ def screened_starts(posterior: FlatPosterior, n_systems: int, config: MapConfig,
     candidates = posterior.subset(rows)
     theta = _initial_theta(candidates, candidates.batch_size)
     coarse = candidates.coarsened(config.screen_factor)
-    bar = bar if bar is not None else tqdm(disable=True)
+    bar = bar if bar is not None else progress_bar(disable=True)
     theta, trace = _adam_stage(coarse, theta, config.screen_steps, config, _latent_mask(posterior), bar)
     with torch.no_grad():
         score = torch.nan_to_num(coarse.log_prob(theta, include_jacobian=config.include_jacobian), nan=-np.inf)
@@ -196,7 +197,7 @@ def fit_map(posterior: FlatPosterior, n_systems: int, config: MapConfig,
     screen = initial_theta is None and config.n_candidates > n_restarts and config.screen_steps > 0
     total = config.n_steps_lens + config.n_steps_all + config.lbfgs_iterations + screen * config.screen_steps
     coarse = posterior.coarsened(config.coarse_factor)
-    with tqdm(total=total, desc=f"MAP {n_systems}x{n_restarts}", leave=False) as bar:
+    with progress_bar(total=total, desc=f"MAP {n_systems}x{n_restarts}", leave=False) as bar:
         with torch.random.fork_rng():
             torch.manual_seed(config.seed)
             if screen:

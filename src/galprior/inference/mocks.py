@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from galprior.progress import progress_bar
 
 from galprior.inference.hmc import HmcConfig, chain_diagnostics, sample_posterior
 from galprior.inference.map import (MapConfig, constrained_numpy, fit_map_adaptive, NegativeLogPosterior,
@@ -175,7 +175,7 @@ def sample_mocks(mocks: MockLensSet, map_result: MapResultSet, source: SourceMod
     n_lev = mocks.observations.shape[1]
     results = {}
     jobs = [(s, level) for s in systems for level in range(n_lev)]
-    for s, level in tqdm(jobs, desc="HMC systems x noise levels"):
+    for s, level in progress_bar(jobs, desc="HMC systems x noise levels"):
         obs = torch.as_tensor(mocks.observations[s, level][None], dtype=dtype, device=device)
         posterior = FlatPosterior(obs, float(mocks.noise_sigma[level]), simulator, source.decoder,
                                   source.latent_prior, priors, seed=config.seed)

@@ -20,7 +20,7 @@ import logging
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from galprior.progress import progress_bar
 
 from galprior.store import GalaxySet, MockLensSet, ScoreGalaxySet, ScoreLensSet
 
@@ -94,7 +94,7 @@ def chianese_mock_set(
     rng = np.random.default_rng(seed)
     index = choose_galaxies(len(galaxies), n_systems, rng)
     sources = np.asarray([fill_stamp(galaxies.images[i], fill_fraction)
-                          for i in tqdm(index, desc="denoising sources", leave=False)], np.float32)
+                          for i in progress_bar(index, desc="denoising sources", leave=False)], np.float32)
     order = showcase_order(sources)
     index, sources = index[order], sources[order]
     source_params = prior.sample_source(n_systems, rng)

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 from scipy.spatial.distance import cdist
-from tqdm.auto import tqdm
+from galprior.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def measure_morphology(images: np.ndarray, noise_sigma: np.ndarray, pixel_scale:
         for an image holding NaN).
     """
     rows = []
-    for i in tqdm(range(len(images)), desc=desc, unit="gal"):
+    for i in progress_bar(range(len(images)), desc=desc, unit="gal"):
         if not np.all(np.isfinite(images[i])):  # e.g. no parametric model for this galaxy
             rows.append({c: np.nan for c in HSM_COLUMNS + STATMORPH_COLUMNS})
             continue

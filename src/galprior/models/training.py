@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from galprior.progress import progress_bar
 
 from galprior.models import checkpoint
 from galprior.models.ema import EMA
@@ -150,7 +150,7 @@ def train(run: TrainingRun, epoch: Callable[[TrainingRun], dict[str, float]], *,
     including epochs of a resumed run.
     """
     _resume(run, checkpoint_dir)
-    bar = tqdm(total=epochs, initial=min(run.epoch, epochs), desc=desc, unit="epoch", disable=not progress)
+    bar = progress_bar(total=epochs, initial=min(run.epoch, epochs), desc=desc, unit="epoch", disable=not progress)
     with bar:
         while run.epoch < epochs and not run.stopper.should_stop:
             started = time.perf_counter()

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from galprior.progress import progress_bar
 
 from galprior.lensing.operator import LensingOperator
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES, LensSimulator
@@ -182,7 +182,7 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
     generator = torch.Generator().manual_seed(seed)
     chunks = range(0, len(pairs), max_batch)
     taken = 0
-    for start in tqdm(chunks, desc=f"{solver} ({n_steps} steps)", leave=False):
+    for start in progress_bar(chunks, desc=f"{solver} ({n_steps} steps)", leave=False):
         idx = pairs[start:start + max_batch]
         started = time.perf_counter()
         op = LensingOperator(simulator, torch.as_tensor(lens_parameters[idx], dtype=dtype, device=device),

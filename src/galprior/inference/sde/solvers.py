@@ -90,7 +90,7 @@ from typing import Callable
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from galprior.progress import progress_bar
 
 from galprior.models.score.sde import VESDE
 
@@ -131,7 +131,7 @@ def euler_maruyama(score: ScoreFn, sde: VESDE, x: Tensor, n_steps: int,
     """Eq. 20 from t = 1 to t = 0 in ``n_steps`` steps (more if ``stiffness`` needs them)."""
     n_steps = stable_steps(sde, n_steps, stiffness)
     dt = 1.0 / n_steps
-    for i in tqdm(range(n_steps), desc="Euler-Maruyama", disable=not progress, leave=False):
+    for i in progress_bar(range(n_steps), desc="Euler-Maruyama", disable=not progress, leave=False):
         t = _times(x, 1.0 - i * dt)
         g2 = _broadcast(sde.g2(t), x)
         x = x + g2 * score(x, t) * dt + (g2 * dt).sqrt() * _randn(x, generator)
@@ -145,7 +145,7 @@ def predictor_corrector(score: ScoreFn, sde: VESDE, x: Tensor, n_steps: int,
     """Song et al. 2021 Alg. 2 (VE): Langevin corrector + reverse-diffusion predictor."""
     n_steps = stable_steps(sde, n_steps, stiffness)
     dt = 1.0 / n_steps
-    for i in tqdm(range(n_steps), desc="predictor-corrector", disable=not progress, leave=False):
+    for i in progress_bar(range(n_steps), desc="predictor-corrector", disable=not progress, leave=False):
         t = _times(x, 1.0 - i * dt)
         grad = score(x, t)
         z = _randn(x, generator)
@@ -215,7 +215,7 @@ def heun(score: ScoreFn, sde: VESDE, x: Tensor, n_steps: int,
     def derivative(x_: Tensor, sigma: float) -> Tensor:
         return -sigma * score(x_, sde.t_of_sigma(_times(x_, sigma)))
 
-    for sigma, sigma_hat, targets in tqdm(schedule, desc="Heun", disable=not progress, leave=False):
+    for sigma, sigma_hat, targets in progress_bar(schedule, desc="Heun", disable=not progress, leave=False):
         if sigma_hat > sigma:
             x = x + math.sqrt(sigma_hat**2 - sigma**2) * _randn(x, generator)
         current = sigma_hat
@@ -257,7 +257,7 @@ def imex_euler_maruyama(score: ScoreFn, sde: VESDE, x: Tensor, n_steps: int,
     residual ``cg_tolerance``; ``noise_correction`` is kappa, ``prior_step`` sets phi
     (:func:`prior_variance_factor`). Without ``likelihood`` only the prior term is stepped."""
     sigma2 = [float(sde.sigma(torch.tensor(1.0 - i / n_steps, dtype=torch.float64))) ** 2 for i in range(n_steps + 1)]
-    for i in tqdm(range(n_steps), desc="IMEX Euler-Maruyama", disable=not progress, leave=False):
+    for i in progress_bar(range(n_steps), desc="IMEX Euler-Maruyama", disable=not progress, leave=False):
         h = sigma2[i] - sigma2[i + 1]
         prior = score(x, _times(x, 1.0 - i / n_steps))
         phi = prior_variance_factor(prior, sigma2[i], sigma2[i + 1], prior_step)

@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from galprior.progress import progress_bar
 
 from galprior.models.augment import apply_dihedral, random_dihedral
 from galprior.models.batches import EntryView, MinibatchStream
@@ -305,7 +305,7 @@ def vae_epoch(run: TrainingRun, train_data: MinibatchStream, val_data: Minibatch
     total_steps = planned_steps(settings.steps, settings.epochs, n_batches)
     sums = {"loss": 0.0, "log_likelihood": 0.0, "kl": 0.0}
     seen = 0
-    for b, batch in enumerate(tqdm(train_data.epoch(run.epoch), total=n_batches,
+    for b, batch in enumerate(progress_bar(train_data.epoch(run.epoch), total=n_batches,
                                    desc=f"epoch {run.epoch} batches", leave=False, mininterval=10)):
         step = (run.epoch - 1) * n_batches + b
         if step >= total_steps:
@@ -411,7 +411,7 @@ def encode_posteriors(model: FlowVAE, data: Any, batch_size: int,
     model.eval().to(device)
     means, stds = [], []
     batches = _sequential(data, batch_size, device)
-    for batch in tqdm(batches, total=len(batches), desc="encoding", disable=not progress):
+    for batch in progress_bar(batches, total=len(batches), desc="encoding", disable=not progress):
         images, psf, _ = _triple(batch)
         mean, log_std = model.encode(images, psf)
         means.append(mean.cpu())

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from tqdm.auto import tqdm
+from galprior.progress import progress_bar
 
 from galprior.store import GalaxySet, ScoreGalaxySet
 
@@ -42,7 +42,7 @@ def prepare_product_images(stamps: NDArray, source_size: int, normalisation: str
 
     out = [normalise_image(resample_mean(clean_source_image(stamp, denoise=denoise), source_size),
                            normalisation, clip_level=1.0)
-           for stamp in tqdm(stamps, desc="preparing score galaxies", leave=False)]
+           for stamp in progress_bar(stamps, desc="preparing score galaxies", leave=False)]
     return np.asarray(out, dtype=np.float32).reshape(len(out), source_size, source_size)
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from galprior.progress import progress_bar
 
 from galprior.models.augment import apply_dihedral, random_dihedral
 from galprior.models.batches import EntryView, MinibatchStream
@@ -185,7 +185,7 @@ def fit_score_model(train_images: np.ndarray, val_images: np.ndarray, architectu
     logger.info("training the score model (%d weights) on %d images of %dx%d for %d steps",
                 sum(p.numel() for p in model.parameters()), *train_images.shape,
                 config.steps)
-    bar = tqdm(total=config.steps, initial=run.step, desc="DSM steps")
+    bar = progress_bar(total=config.steps, initial=run.step, desc="DSM steps")
     losses: list[float] = []
     while run.step < config.steps:
         lr = learning_rate(run.step, config.lr, config.warmup_steps)

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from galprior.progress import progress_bar
 
 from galprior.models.batches import EntryView
 from galprior.models.training import EarlyStopping, TrainingRun, history_to_frame, train
@@ -89,7 +89,7 @@ def train_epoch(
     """
     model.train()
     total, count = 0.0, 0
-    for batch in tqdm(_images(batches), desc="batches", leave=False, disable=not progress):
+    for batch in progress_bar(_images(batches), desc="batches", leave=False, disable=not progress):
         per_sample = model.elbo(batch, generator, n_latent_samples)
         loss = -per_sample.mean()
         optimizer.zero_grad(set_to_none=True)
@@ -149,7 +149,7 @@ def fit_vae(
             ``torch`` before building the model for that).
         device: where the model and each batch live during training.
         restore_best: load the best-validation weights into ``model`` at the end.
-        progress: show tqdm bars (epochs, and batches within an epoch).
+        progress: show progress bars (epochs, and batches within an epoch).
 
     Returns:
         The history, one ``{"epoch", "train_elbo", "val_elbo"}`` dict per epoch (mean
