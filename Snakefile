@@ -33,6 +33,8 @@ include: "workflow/rules/chianese.smk"
 include: "workflow/rules/adam.smk"
 include: "workflow/rules/nguyen.smk"
 include: "workflow/rules/lanusse.smk"
+# what the systems that ran reached, against their papers
+include: "workflow/rules/scorecard.smk"
 
 
 check_resources(config, [r.name for r in workflow.rules])

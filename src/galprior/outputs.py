@@ -29,11 +29,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SNAKEFILE = ROOT / "Snakefile"
 
 #: Rules file -> the system whose section lists its rules (in this order).
-RULE_FILES = {"data.smk": "shared", "provenance.smk": "shared", "chianese.smk": "chianese",
-              "adam.smk": "adam", "nguyen.smk": "nguyen", "lanusse.smk": "lanusse"}
+RULE_FILES = {"data.smk": "shared", "provenance.smk": "shared", "scorecard.smk": "shared",
+              "chianese.smk": "chianese", "adam.smk": "adam", "nguyen.smk": "nguyen",
+              "lanusse.smk": "lanusse"}
 #: System -> the name of its path table in its rules file.
 PATH_TABLES = {"chianese": "CHIANESE", "adam": "ADAM", "nguyen": "NGUYEN", "lanusse": "LANUSSE"}
-TITLES = {"shared": "Shared stages: galaxy samples and provenance"}
+TITLES = {"shared": "Shared stages: galaxy samples, provenance and the scorecard"}
 
 _CONSTRAINT = re.compile(r"\{(\w+),[^{}]*\}")
 

@@ -38,7 +38,6 @@ def test_nuts_runs_with_laplace_mass_matrix(tiny_system, default_prior, hmc_conf
     assert r_hat.shape == ess.shape == (post.dim,)
 
 
-@pytest.mark.slow  # ~1-3 min on 2 shared cores; test_both_modes_sample_a_linear_gaussian_posterior is the fast check
 def test_sampler_reproduces_the_prior_when_the_likelihood_is_flat(tiny_system, default_prior, hmc_config):
     """With sigma = 1e4 the posterior is the prior, whose marginals are known in closed
     form: the truncated normal of eq. 21 for the Einstein radius, N(0, 1) for the latents. This exercises the

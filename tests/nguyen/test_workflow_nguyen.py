@@ -19,7 +19,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.workflow
-@pytest.mark.slow  # a second CI-preset run; tests/workflow's one run covers the rules
 def test_des_training_and_real_des_through_the_ci_preset(tmp_path, write_des_files):
     catalogue, cutouts = write_des_files(tmp_path, True)
     extra = tmp_path / "extra.yaml"

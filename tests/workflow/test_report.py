@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slow]  # pytest -m slow
+pytestmark = pytest.mark.workflow  # reads the session's CI-preset run
 
 CI_PRESET = Path(__file__).resolve().parents[2] / "config" / "presets" / "ci.yaml"
 

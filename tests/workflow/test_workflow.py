@@ -104,7 +104,6 @@ def test_another_seed_trains_in_its_own_checkpoint_folder(tmp_path, snakemake_co
 
 
 @pytest.mark.workflow
-@pytest.mark.slow  # a second DAG (COSMOS + simulated galaxy stages): pytest -m slow
 @needs_cosmos
 def test_real_cosmos_sample_gives_stores_of_the_simulated_layout(tmp_path, snakemake_command):
     overlay = _overlay(tmp_path, _cosmos_config(SHARED))
@@ -123,7 +122,6 @@ def test_real_cosmos_sample_gives_stores_of_the_simulated_layout(tmp_path, snake
 
 
 @pytest.mark.workflow
-@pytest.mark.slow  # two more snakemake runs; tests/reliability covers the truncated FITS in CI
 @needs_cosmos
 def test_corrupted_fits_stops_naming_the_file_and_keeps_earlier_outputs(tmp_path,
                                                                        snakemake_command):
@@ -144,3 +142,15 @@ def test_corrupted_fits_stops_naming_the_file_and_keeps_earlier_outputs(tmp_path
     assert any("real_galaxy_images_extension.fits" in log.read_text() for log in logs)
     after = {p: p.read_bytes() for p in (tmp_path / "results/galaxies").rglob("*") if p.is_file()}
     assert after == before  # the simulated stores are untouched, no cosmos store appeared
+
+
+@pytest.mark.workflow
+def test_the_scorecard_has_every_systems_headlines(ci_run):
+    """rule tabulate_scorecard: one row per headline number, at least three per system."""
+    from galprior.metrics.scorecard import COLUMNS
+
+    card = pd.read_csv(ci_run / "results" / "tables" / "scorecard.csv")
+    assert list(card.columns) == list(COLUMNS)
+    assert (card["system"].value_counts() >= 3).all()
+    assert set(card["system"]) == {"chianese", "adam", "nguyen", "lanusse"}
+    assert set(card["meets"]) <= {"yes", "no", "n/a"}

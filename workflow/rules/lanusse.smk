@@ -133,7 +133,9 @@ rule measure_morphology:
     input:
         samples=LANUSSE["samples"],
     output:
-        table=LANUSSE["morphology_sample"],
+        table=report(LANUSSE["morphology_sample"], caption="../report/lanusse_morphology_tables.rst",
+                     category=PAPERS["lanusse"], subcategory="Figures 6-9 (table)",
+                     labels={"sample": "{sample}"}),
     params:
         options=config["lanusse"]["morphology"],
     log:
@@ -156,12 +158,15 @@ rule summarise_morphology:
         tables=expand(LANUSSE["morphology_sample"], sample=LANUSSE_SAMPLES),
         samples=LANUSSE["samples"],
     output:
-        morphology=LANUSSE["morphology"],
+        morphology=report(LANUSSE["morphology"], caption="../report/lanusse_morphology_tables.rst",
+                          category=PAPERS["lanusse"], subcategory="Figures 6-9 (table)",
+                          labels={"sample": "all"}),
         summary=report(LANUSSE["summary"], caption="../report/lanusse_morphology_summary.rst",
                        category=PAPERS["lanusse"], subcategory="Figures 6-9 (table)"),
         tests=report(LANUSSE["tests"], caption="../report/lanusse_two_sample_tests.rst",
                      category=PAPERS["lanusse"], subcategory="Two-sample tests"),
-        conditioning=LANUSSE["conditioning"],
+        conditioning=report(LANUSSE["conditioning"], caption="../report/lanusse_conditioning.rst",
+                            category=PAPERS["lanusse"], subcategory="Figure 7 (table)"),
     params:
         options=config["lanusse"]["morphology"],
         samples=LANUSSE_SAMPLES,
