@@ -162,15 +162,22 @@ def _header(east_left: bool, n: int) -> fits.Header:
     return wcs.to_header()
 
 
-def _galaxy(n: int, e1_sky: float, e2_sky: float, east_left: bool) -> np.ndarray:
-    """An elliptical Gaussian whose sky-frame distortion is (e1_sky, e2_sky)."""
-    y, x = np.mgrid[0:n, 0:n] - (n - 1) / 2
-    if east_left:
-        x = -x  # sky x (east) points to decreasing pixel x
+def _galaxy(n: int, e1_sky: float, e2_sky: float, header: fits.Header) -> np.ndarray:
+    """An elliptical Gaussian whose distortion on the sky is (e1_sky, e2_sky), in the frame
+    x = east, y = north (im3shape's), drawn on the pixels of ``header``'s WCS: each pixel's
+    sky position comes from astropy, so no pixel-frame convention of the loader is assumed."""
+    wcs = WCS(header)
+    y, x = np.mgrid[0:n, 0:n].astype(float)
+    ra, dec = wcs.pixel_to_world_values(x, y)
+    ra0, dec0 = wcs.pixel_to_world_values((n - 1) / 2, (n - 1) / 2)
+    scale = 0.263 / 3600  # degrees per pixel
+    east = (ra - ra0) * np.cos(np.radians(dec0)) / scale
+    north = (dec - dec0) / scale
     e = np.hypot(e1_sky, e2_sky)
     theta = 0.5 * np.arctan2(e2_sky, e1_sky)
     a2, b2 = 9.0 * (1 + e), 9.0 * (1 - e)  # (a²-b²)/(a²+b²) = e
-    u, v = np.cos(theta) * x + np.sin(theta) * y, -np.sin(theta) * x + np.cos(theta) * y
+    u = np.cos(theta) * east + np.sin(theta) * north
+    v = -np.sin(theta) * east + np.cos(theta) * north
     return np.exp(-0.5 * (u**2 / a2 + v**2 / b2))
 
 
@@ -187,8 +194,9 @@ def _write_des_files(tmp_path, east_left: bool):
         if ident == 15:
             continue  # no cutouts at all: skipped
         for band in DES_BANDS:
-            image = _galaxy(61, e1, e2, east_left) if np.isfinite(e1) else np.zeros((61, 61))
-            fits.PrimaryHDU(image, header=_header(east_left, 61)).writeto(cutouts / f"{ident}_{band}.fits")
+            header = _header(east_left, 61)
+            image = _galaxy(61, e1, e2, header) if np.isfinite(e1) else np.zeros((61, 61))
+            fits.PrimaryHDU(image, header=header).writeto(cutouts / f"{ident}_{band}.fits")
     return tmp_path / "im3shape.fits", cutouts
 
 

@@ -7,11 +7,13 @@ import torch
 from galprior.lensing.simulator import LensSimulator
 from galprior.models.score.network import ScoreUNet
 
-# every NCSN++ path (FIR resampling, attention at a resolution, progressive input and output) at toy size
+# every NCSN++ path (FIR resampling, attention at a resolution, progressive input and output) at toy size;
+# init_scale 1 (NCSN++'s is 0: every residual branch starts at zero and the network's output is ~1e-5):
+# tests that compare outputs must not compare zeros with zeros
 TINY_ARCHITECTURE = dict(base_width=4, channel_multipliers=[1, 2], n_res_blocks=1, attention=True,
                          attention_resolutions=[4], dropout=0.0, fourier_scale=16.0, fir=True,
                          fir_kernel=[1, 3, 3, 1], skip_rescale=True, progressive_input="input_skip",
-                         progressive_output="output_skip", init_scale=0.0, input_scaling=True)
+                         progressive_output="output_skip", init_scale=1.0, input_scaling=True)
 
 
 @pytest.fixture
@@ -21,8 +23,13 @@ def tiny_architecture():
 
 @pytest.fixture
 def tiny_model():
+    """A toy NCSN++ whose output is of order one (checked), so comparisons can fail."""
     torch.manual_seed(0)
-    return ScoreUNet(image_size=8, sigma_min=1e-2, sigma_max=5.0, **TINY_ARCHITECTURE)
+    model = ScoreUNet(image_size=8, sigma_min=1e-2, sigma_max=5.0, **TINY_ARCHITECTURE)
+    with torch.no_grad():
+        eps = model(torch.randn(2, 8, 8), torch.tensor([0.1, 0.9]))
+    assert eps.std() > 0.1, f"the tiny score network's output is ~0 (std {eps.std():.2g})"
+    return model
 
 
 @pytest.fixture

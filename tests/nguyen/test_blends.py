@@ -52,15 +52,44 @@ def test_sampling_function_always_centres_the_brightest(sample_catalogue_path):
     assert counts == {1, 2, 3}
 
 
-def test_brightest_galaxy_is_centred_in_the_drawn_images(settings):
-    catalogue = draw_catsim_catalogue(2000, 18.0, 27.0, seed=1)
-    arrays = draw_chunk(catalogue, "lsst", "train", 0, 5, settings)
-    centre = settings.stamp_pixels // 2
+def _centre_against_neighbour_flux(settings, catalogue):
+    """Pairs of galaxies drawn by draw_chunk: r-band flux of the centre galaxy, of its
+    neighbour (the blend minus the centre galaxy) and the noise of that difference."""
+    pairs = dataclasses.replace(settings, min_galaxies=2, max_galaxies=2, chunk_size=16)
+    arrays = draw_chunk(catalogue, "lsst", "train", 0, 5, pairs)
+    r = 2  # u g r i z y
+    centre = arrays["clean"][:, r].sum(axis=(-2, -1))
+    neighbour = arrays["blend"][:, r].sum(axis=(-2, -1)) - centre
+    noise = np.sqrt(arrays["blend"].shape[-1] ** 2 * sky_levels(get_survey("lsst"))[r])
+    return arrays, centre, neighbour, noise
+
+
+def test_brightest_galaxy_is_centred_in_the_drawn_images(settings, monkeypatch):
+    """In every drawn pair the centred galaxy is the brighter one in the mag band (r): its
+    flux is at least its neighbour's (blend minus centre, within 5 sigma of the noise); and
+    the check can fail: a sampler that centres the fainter galaxy breaks it."""
+    catalogue = draw_catsim_catalogue(2000, 18.0, 26.0, seed=1)
+    arrays, centre, neighbour, noise = _centre_against_neighbour_flux(settings, catalogue)
+    middle = settings.stamp_pixels // 2
     for clean in arrays["clean"]:
         peak = np.unravel_index(np.argmax(clean[2]), clean[2].shape)
-        assert abs(peak[0] - centre) <= 1 and abs(peak[1] - centre) <= 1
-    assert arrays["blend"].shape == arrays["clean"].shape == (4, 6, 45, 45)
-    assert np.all(arrays["n_sources"] >= 1)
+        assert abs(peak[0] - middle) <= 1 and abs(peak[1] - middle) <= 1
+    assert np.all(centre >= neighbour - 5 * noise), (centre, neighbour, noise)
+    assert np.all(arrays["n_sources"] == 2)
+
+    real_call = BrightestCentredSampling.__call__
+
+    def faintest_centred(self, table):
+        blend = real_call(self, table)
+        order = np.argsort(-np.asarray(blend[self.mag_name]), kind="stable")  # faintest first
+        ra, dec = np.asarray(blend["ra"]), np.asarray(blend["dec"])
+        blend = blend[order]
+        blend["ra"], blend["dec"] = ra[order] - ra[order][0], dec[order] - dec[order][0]
+        return blend
+
+    monkeypatch.setattr(BrightestCentredSampling, "__call__", faintest_centred)
+    _, centre, neighbour, noise = _centre_against_neighbour_flux(settings, catalogue)
+    assert np.mean(centre >= neighbour - 5 * noise) < 0.5  # the check tells the order apart
 
 
 def test_data_do_not_depend_on_the_number_of_shards(settings):
