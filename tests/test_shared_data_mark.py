@@ -1,14 +1,21 @@
 """Tests marked ``shared_data`` skip without ../shared/data in a user's clone and fail in CI."""
 
-import sys
+import importlib.util
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+ROOT_CONFTEST = Path(__file__).resolve().parent / "conftest.py"
+
 
 def _hook():
-    conftest = sys.modules.get("conftest") or __import__("conftest")
-    return conftest
+    """A private copy of tests/conftest.py (the name ``conftest`` is shared by every
+    sub-folder's conftest, so ``import conftest`` may give another one)."""
+    spec = importlib.util.spec_from_file_location("root_conftest_under_test", ROOT_CONFTEST)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _item(marked: bool):

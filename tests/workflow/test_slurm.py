@@ -252,8 +252,8 @@ def test_ci_preset_runs_through_slurm(slurm_cluster, ci_run, tmp_path):
         "timeout", "-k", "10", str(WORKFLOW_TIMEOUT),
         str(SNAKEMAKE), "--profile", str(PROFILE),
         "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        *SLURM_TARGETS,  # before --configfile, which takes every argument after it
         "--configfile", str(REPO / "config" / "presets" / "ci.yaml"), str(overlay),
-        *SLURM_TARGETS,
     ]
     started = time.monotonic()
     result = run_logged(command, cwd=workdir, env=slurm_cluster["env"],
@@ -269,8 +269,8 @@ def test_ci_preset_runs_through_slurm(slurm_cluster, ci_run, tmp_path):
 
     # ... and nothing is left to do for the targets.
     dry = subprocess.run([str(SNAKEMAKE), "-n", "--snakefile", str(REPO / "Snakefile"),
-                          "--directory", str(workdir), "--configfile",
-                          str(REPO / "config" / "presets" / "ci.yaml"), str(overlay), *SLURM_TARGETS],
+                          "--directory", str(workdir), *SLURM_TARGETS, "--configfile",
+                          str(REPO / "config" / "presets" / "ci.yaml"), str(overlay)],
                          cwd=workdir, capture_output=True, text=True)
     assert "Nothing to be done" in dry.stdout + dry.stderr
 

@@ -149,7 +149,7 @@ def test_the_scorecard_has_every_systems_headlines(ci_run):
     """rule tabulate_scorecard: one row per headline number, at least three per system."""
     from galprior.metrics.scorecard import COLUMNS
 
-    card = pd.read_csv(ci_run / "results" / "tables" / "scorecard.csv")
+    card = pd.read_csv(ci_run / "results" / "tables" / "scorecard.csv", keep_default_na=False)
     assert list(card.columns) == list(COLUMNS)
     assert (card["system"].value_counts() >= 3).all()
     assert set(card["system"]) == {"chianese", "adam", "nguyen", "lanusse"}

@@ -23,7 +23,8 @@ rule tabulate_scorecard:
         scorecard=report(SCORECARD, caption="../report/scorecard.rst", category="Scorecard"),
     params:
         systems=SCORECARD_SYSTEMS,
-        tables_dir=out("tables"),
+        # the tables folder: the scorecard's own folder
+        tables_dir=lambda wildcards, output: os.path.dirname(output.scorecard),
     log:
         log_path("tabulate_scorecard"),
     resources:

@@ -264,4 +264,4 @@ def results_markdown(card: pd.DataFrame, csv_text: str) -> str:
 if __name__ == "__main__":
     path = Path(sys.argv[1] if len(sys.argv) > 1 else "results/tables/scorecard.csv")
     text = path.read_text()
-    print(results_markdown(pd.read_csv(path), text), end="")
+    print(results_markdown(pd.read_csv(path, keep_default_na=False), text), end="")
