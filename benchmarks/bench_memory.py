@@ -29,7 +29,9 @@ CPU, in a fresh process each -- an upper bound of a GPU job's host memory, whose
 activations live on the device.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_memory.py [--rules merge_blends ...]
-[--scales 1 10 100] [--scratch /tmp/galprior-bench-memory] [--keep]``
+[--scales 1 10 100] [--scratch /tmp/galprior-bench-memory] [--keep] [--paper-steps
+[train_score_model=1 ...]]`` (``--rules`` with no name and ``--paper-steps``: the networks
+alone).
 (about 10 minutes on one core for every rule at the three scales; the scratch folder
 holds a few GB while it runs and is deleted at the end unless ``--keep``).
 """
@@ -248,8 +250,9 @@ def run(rule: str, folder: Path) -> None:
 PAPER_MODELS = ("train_deblender_vae", "train_flow_vae", "train_score_model", "train_vae")
 
 
-def paper_step(model_name: str) -> None:
-    """One training step of the paper preset's network for ``model_name``, on the CPU."""
+def paper_step(model_name: str, batch: int | None = None) -> None:
+    """One training step of the paper preset's network for ``model_name``, on the CPU, at the
+    preset's batch size or ``batch`` images."""
     import torch
 
     from galprior.config import load_config
@@ -262,14 +265,14 @@ def paper_step(model_name: str) -> None:
         nguyen = config["nguyen"]
         pixels = nguyen["blends"]["stamp_pixels"]
         model = DeblenderVAE(bands=6, stamp_pixels=pixels, latent_dim=nguyen["vae"]["latent_dim"])
-        x = torch.rand(nguyen["training"]["batch_size"], 6, pixels, pixels)
+        x = torch.rand(batch or nguyen["training"]["batch_size"], 6, pixels, pixels)
         recon, mu, log_var = model(x)
         loss = beta_vae_loss(recon, x, mu, log_var, nguyen["vae"]["beta"])[0].mean()
     elif model_name == "train_flow_vae":
         from galprior.models.flowvae.network import FlowVAE
 
         lanusse = config["lanusse"]
-        size, batch = lanusse["image_size"], lanusse["vae"]["training"]["batch_size"]
+        size, batch = lanusse["image_size"], batch or lanusse["vae"]["training"]["batch_size"]
         model = FlowVAE(image_size=size, **lanusse["vae"]["architecture"])
         psf = torch.zeros(batch, 64, 64)
         psf[:, 32, 32] = 1.0
@@ -283,14 +286,14 @@ def paper_step(model_name: str) -> None:
         score = adam["score_model"]
         size = adam["source_size"]
         model = ScoreUNet(image_size=size, sigma_min=score["sigma_min"], sigma_max=100.0, **score["architecture"])
-        loss = dsm_loss(model, torch.rand(score["training"]["batch_size"], size, size))
+        loss = dsm_loss(model, torch.rand(batch or score["training"]["batch_size"], size, size))
     elif model_name == "train_vae":
         from galprior.models.vae import VAE
 
         vae = config["chianese"]["vae"]
         model = VAE(**vae["architecture"])
         size = vae["architecture"]["image_size"]
-        loss = -model.elbo(torch.rand(vae["training"]["batch_size"], 1, size, size), None,
+        loss = -model.elbo(torch.rand(batch or vae["training"]["batch_size"], 1, size, size), None,
                            vae["training"]["n_latent_samples"]).mean()
     else:
         raise ValueError(f"unknown network {model_name!r}; expected one of {PAPER_MODELS}")
@@ -313,16 +316,20 @@ def _child(args: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rules", nargs="+", default=list(SMALL), choices=list(SMALL))
+    parser.add_argument("--rules", nargs="*", default=list(SMALL), choices=list(SMALL),
+                        help="the data-path rules to measure (none: only --paper-steps)")
     parser.add_argument("--scales", nargs="+", type=int, default=[1, 10, 100])
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/galprior-bench-memory"))
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--max-ratio", type=float, default=1.5, help="largest allowed peak(100x) / peak(10x)")
-    parser.add_argument("--paper-steps", action="store_true",
-                        help="also one training step of each paper-preset network (CPU)")
+    parser.add_argument("--paper-steps", nargs="*", metavar="NETWORK[=BATCH]",
+                        help="also one training step of paper-preset networks on the CPU: every one at "
+                             f"its preset batch size when given no value, else these ({', '.join(PAPER_MODELS)}), "
+                             "each at its preset batch or BATCH images")
     parser.add_argument("--child", choices=["build", "run", "paper"], help=argparse.SUPPRESS)
     parser.add_argument("--rule", help=argparse.SUPPRESS)
     parser.add_argument("--entries", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # one measurement, in this fresh process
         import logging
@@ -336,7 +343,7 @@ def main() -> None:
             import torch
 
             torch.set_num_threads(1)
-            paper_step(args.rule)
+            paper_step(args.rule, args.batch)
         else:
             import torch
 
@@ -370,11 +377,17 @@ def main() -> None:
         print(f"{rule:<22} {scale:>5} {n:>8} {peak:>12.0f} {ratio:>7.2f} {seconds:>7.1f}")
         if scale == 100 and ten and ratio > args.max_ratio:
             failed.append(f"{rule}: {ratio:.2f}")
-    if args.paper_steps:
-        print(f"\n{'paper network, one step':<28} {'peak RSS MB':>12} {'s':>7}")
-        for name in PAPER_MODELS:
-            report = _child(["--child", "paper", "--rule", name, "--entries", "0", "--scratch", str(args.scratch)])
-            print(f"{name:<28} {report['peak_mb']:>12.0f} {report['seconds']:>7.1f}", flush=True)
+    if args.paper_steps is not None:
+        print(f"\n{'paper network, one step':<28} {'batch':>7} {'peak RSS MB':>12} {'s':>7}")
+        for spec in args.paper_steps or PAPER_MODELS:
+            name, _, batch = spec.partition("=")
+            if name not in PAPER_MODELS:
+                parser.error(f"--paper-steps {spec!r}: expected NETWORK[=BATCH], NETWORK one of {PAPER_MODELS}")
+            extra = ["--batch", batch] if batch else []
+            report = _child(["--child", "paper", "--rule", name, "--entries", "0", "--scratch", str(args.scratch),
+                             *extra])
+            print(f"{name:<28} {batch or 'preset':>7} {report['peak_mb']:>12.0f} {report['seconds']:>7.1f}",
+                  flush=True)
     if failed:
         print(f"peak at 100x above {args.max_ratio} x the 10x peak: {', '.join(failed)}", file=sys.stderr)
         sys.exit(1)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from galprior.metrics.scorecard import COLUMNS, HEADLINES, results_markdown, scorecard
+from galprior.metrics.scorecard import COLUMNS, HEADLINES, read_scorecard, results_markdown, scorecard
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,6 +91,6 @@ def test_the_results_page_is_the_scorecard_it_embeds():
     quick default): rendering that CSV again gives the page."""
     page = (ROOT / "docs" / "results.md").read_text()
     csv_text = page.split("```csv\n", 1)[1].split("\n```", 1)[0] + "\n"
-    card = pd.read_csv(io.StringIO(csv_text), keep_default_na=False)
+    card = read_scorecard(io.StringIO(csv_text))
     assert list(card.columns) == list(COLUMNS) and len(card) >= 12
     assert results_markdown(card, csv_text) == page

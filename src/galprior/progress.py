@@ -12,6 +12,7 @@ no closing line.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -29,18 +30,33 @@ LOG_FORMAT_NO_TOTAL = "{desc}: {n_fmt} {elapsed} spent, {rate_fmt}{postfix}"
 
 _logger = logging.getLogger("galprior.progress")
 
+#: Terminal control sequences (cursor moves) that tqdm writes between nested bars.
+_CONTROL = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
 
 class _LogStream:
     """A file for tqdm that logs each redraw as one line (carriage returns dropped)."""
 
     def write(self, text: str) -> int:
-        line = text.replace("\r", "").strip()
+        # carriage returns and the cursor moves of nested bars (ESC [ A) dropped
+        line = _CONTROL.sub("", text.replace("\r", "")).strip()
         if line:
             _logger.info(line)
         return len(text)
 
     def flush(self) -> None:
         pass
+
+
+class _LoggedBar(tqdm):
+    """A bar whose postfix and description wait for its next logged line: tqdm redraws on
+    every ``set_postfix`` (a loss per optimiser step), which would log a line per step."""
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any) -> None:
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+    def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
+        super().set_description(desc, refresh=False)
 
 
 def progress_bar(iterable: Any = None, *, log_interval: float = LOG_INTERVAL, **kwargs: Any) -> tqdm:
@@ -52,4 +68,4 @@ def progress_bar(iterable: Any = None, *, log_interval: float = LOG_INTERVAL, **
     kwargs.setdefault("maxinterval", max(log_interval, kwargs["mininterval"]))
     known = kwargs.get("total") is not None or hasattr(iterable, "__len__")
     kwargs.setdefault("bar_format", LOG_FORMAT if known else LOG_FORMAT_NO_TOTAL)
-    return tqdm(iterable, file=_LogStream(), **kwargs)
+    return _LoggedBar(iterable, file=_LogStream(), **kwargs)

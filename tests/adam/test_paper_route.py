@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from galprior.config import ConfigError, check_config, load_config, missing_inputs
+from galprior.config import ConfigError, check_adam, check_config, load_config, missing_inputs
 from galprior.inference.sde.likelihood import convolved_likelihood_score
 from galprior.inference.sde.posterior import SdeSettings, data_in_prior_units
 from galprior.lensing.operator import LensingOperator
@@ -121,3 +121,24 @@ def test_mock_sources_are_the_test_galaxies_as_brightness_with_the_chosen_noise(
     np.testing.assert_allclose(unit.noise_sigma, 0.01)                    # sigma_N = 0.01 x the clip level
     peak = adam_mock_set(test, noise_reference="source_peak", **options)
     np.testing.assert_allclose(peak.noise_sigma, 0.01 * peak.sources.max(axis=(1, 2)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("source_size", [48, 96])
+def test_a_source_size_that_does_not_divide_the_stamps_keeps_the_surface_brightness(source_size):
+    """``adam.source_size`` 48 or 96 from 64^2 stamps (ratios 4/3 and 2/3, neither a block
+    pooling) is taken, not refused: each prepared image keeps the mean brightness of the stamp
+    it comes from, and 48 -> 64 -> 48 would not invent detail (the up route is piecewise
+    constant, so its maximum is the stamp's)."""
+    from galprior.models.score.data import prepare_product_images
+
+    y, x = np.mgrid[:64, :64] - 31.5
+    stamps = np.stack([np.exp(-(x**2 + (y / q) ** 2) / (2 * 6.0**2)) for q in (1.0, 0.6)])
+    native = prepare_product_images(stamps, 64, "smith2022", denoise=False)
+    resized = prepare_product_images(stamps, source_size, "smith2022", denoise=False)
+    assert resized.shape == (2, source_size, source_size)
+    np.testing.assert_allclose(resized.mean(axis=(1, 2)), native.mean(axis=(1, 2)), atol=1e-5)
+    assert np.all(resized.max(axis=(1, 2)) <= native.max(axis=(1, 2)) + 1e-6)
+    # ... and the start-up check of the default network takes it
+    config = load_config(ROOT / "config" / "config.yaml", check=False)
+    config["adam"]["source_size"] = source_size
+    check_adam(config["adam"])

@@ -147,9 +147,9 @@ def test_corrupted_fits_stops_naming_the_file_and_keeps_earlier_outputs(tmp_path
 @pytest.mark.workflow
 def test_the_scorecard_has_every_systems_headlines(ci_run):
     """rule tabulate_scorecard: one row per headline number, at least three per system."""
-    from galprior.metrics.scorecard import COLUMNS
+    from galprior.metrics.scorecard import COLUMNS, read_scorecard
 
-    card = pd.read_csv(ci_run / "results" / "tables" / "scorecard.csv", keep_default_na=False)
+    card = read_scorecard(ci_run / "results" / "tables" / "scorecard.csv")
     assert list(card.columns) == list(COLUMNS)
     assert (card["system"].value_counts() >= 3).all()
     assert set(card["system"]) == {"chianese", "adam", "nguyen", "lanusse"}

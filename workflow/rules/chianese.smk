@@ -96,7 +96,8 @@ rule train_vae:
         log_path("train_vae"),
     benchmark:
         bench_path("train_vae")
-    threads: 2
+    threads: rule_threads("train_vae")
+    priority: 2  # the Chianese chain, the DAG's longest, first
     resources:
         **rule_resources("train_vae"),
     conda:
@@ -165,7 +166,8 @@ rule infer_map:
         log_path("infer_map"),
     benchmark:
         bench_path("infer_map")
-    threads: 2
+    threads: rule_threads("infer_map")
+    priority: 2  # the Chianese chain, the DAG's longest, first
     resources:
         **rule_resources("infer_map"),
     conda:
@@ -193,7 +195,8 @@ rule infer_hmc:
         log_path("infer_hmc"),
     benchmark:
         bench_path("infer_hmc")
-    threads: 2
+    threads: rule_threads("infer_hmc")
+    priority: 2  # the Chianese chain, the DAG's longest, first
     resources:
         **rule_resources("infer_hmc"),
     conda:

@@ -83,6 +83,14 @@ def rule_resources(rule_name):
     return res
 
 
+def rule_threads(rule_name):
+    """Threads of a rule: the CPUs its resources ask for (``cpus_per_task``), so that a job
+    uses what it is given, locally and on SLURM. The quick default gives the long torch
+    jobs one each: on 2 cores two of them then run side by side, where a second thread
+    buys a job only 1.4-1.5x (docs/decisions.md)."""
+    return rule_resources(rule_name)["cpus_per_task"]
+
+
 # Targets of `rule all`, by paper system (each system's rules file adds its own).
 TARGETS = {"shared": []}
 

@@ -61,7 +61,8 @@ rule train_flow_vae:
         log_path("train_flow_vae"),
     benchmark:
         bench_path("train_flow_vae")
-    threads: 2  # alone: 12.5 s per epoch against 20 s on one thread beside other jobs (quick default)
+    threads: rule_threads("train_flow_vae")
+    priority: 1  # the Flow-VAE beside the Chianese chain
     resources:
         **rule_resources("train_flow_vae"),
     conda:

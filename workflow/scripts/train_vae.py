@@ -6,6 +6,10 @@ from galprior.logs import setup_logging
 
 setup_logging(snakemake.log[0])
 
+import torch  # noqa: E402
+
+torch.set_num_threads(snakemake.threads)  # the threads the rule was given (rule_threads)
+
 from galprior.store import GalaxySet  # noqa: E402
 from galprior.device import resolve_device  # noqa: E402
 from galprior.models.vae.products import train_vae_on_galaxies  # noqa: E402

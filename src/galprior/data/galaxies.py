@@ -247,7 +247,7 @@ def collect_stamps(source: Source, source_options: dict[str, Any], product: Prod
             counts += batch_counts
             counts["drawn"] += len(batch)
             kept.extend(out)
-            bar.update(len(out))
+            bar.update(len(out) if needed is None else min(len(out), needed - bar.n))  # tqdm drops a total it passes
             bar.set_postfix(drawn=counts["drawn"])
             if needed is not None and len(kept) >= needed:
                 break

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,8 @@ import torch
 from pyro.infer.mcmc import HMC, MCMC, NUTS
 from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 from torch import Tensor
+
+from galprior.progress import progress_bar
 
 from .map import NegativeLogPosterior
 from .optim import LbfgsConfig, batched_hessian, preconditioned_lbfgs, regularised_inverse
@@ -242,16 +245,28 @@ def _mcmc(potential: _CountingPotential, start: Tensor, inverse_mass_matrix: Ten
     counts: list[int] = []
     warmup_calls = [potential.calls]
 
+    # Pyro's own bar on a terminal; in a job's log (no terminal) its carriage-return redraws
+    # would fill the file, so it is off and galprior's bar logs a line every 30 s instead
+    terminal = sys.stderr.isatty()
+    bar = None if terminal else progress_bar(total=config.num_warmup + num_samples,
+                                             desc="HMC warm-up + samples", unit="it")
+
     def hook(kernel_, samples, stage, i):
         if stage == "Sample":
             counts.append(potential.calls)
         else:
             warmup_calls[0] = potential.calls
+        if bar is not None:
+            bar.update(1)
 
     mcmc = MCMC(kernel, num_samples=num_samples, warmup_steps=config.num_warmup,
-                initial_params={SITE: start.detach().clone()}, hook_fn=hook, disable_progbar=False,
+                initial_params={SITE: start.detach().clone()}, hook_fn=hook, disable_progbar=not terminal,
                 num_chains=1)
-    mcmc.run()
+    try:
+        mcmc.run()
+    finally:
+        if bar is not None:
+            bar.close()
     return mcmc, kernel, counts, warmup_calls[0]
 
 

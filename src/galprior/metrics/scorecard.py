@@ -17,6 +17,7 @@ the paper is met within its own rounding or the tolerance named in the row.
 
 from __future__ import annotations
 
+import io
 import math
 import sys
 from collections.abc import Callable
@@ -232,6 +233,12 @@ def scorecard(tables_dir: str | Path, systems: list[str] | None = None) -> pd.Da
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def read_scorecard(path: str | Path | io.StringIO) -> pd.DataFrame:
+    """A scorecard CSV as written: ``meets`` keeps its ``n/a`` (which pandas would read as
+    missing); an empty ``ours`` is NaN."""
+    return pd.read_csv(path, keep_default_na=False, na_values={"ours": [""]})
+
+
 def _fmt(value: float) -> str:
     if not math.isfinite(value):
         return "-"
@@ -264,4 +271,4 @@ def results_markdown(card: pd.DataFrame, csv_text: str) -> str:
 if __name__ == "__main__":
     path = Path(sys.argv[1] if len(sys.argv) > 1 else "results/tables/scorecard.csv")
     text = path.read_text()
-    print(results_markdown(pd.read_csv(path, keep_default_na=False), text), end="")
+    print(results_markdown(read_scorecard(path), text), end="")
