@@ -24,6 +24,7 @@ rule prepare_galaxies:
         product="chianese|lanusse",
         shard=r"\d+",
     threads: lambda wildcards: config["galaxies"]["simulated"]["workers"] if wildcards.source == "simulated" else 1
+    priority: 3  # every system's chain starts from the galaxies
     resources:
         **rule_resources("prepare_galaxies"),
     conda:
@@ -51,6 +52,7 @@ rule split_galaxies:
     wildcard_constraints:
         source="simulated|cosmos",
         product="chianese|lanusse",
+    priority: 3
     resources:
         **rule_resources("split_galaxies"),
     conda:

@@ -62,7 +62,7 @@ rule train_flow_vae:
     benchmark:
         bench_path("train_flow_vae")
     threads: rule_threads("train_flow_vae")
-    priority: 1  # the Flow-VAE beside the Chianese chain
+    priority: 2  # the Flow-VAE beside the Chianese chain (the two long chains of the DAG)
     resources:
         **rule_resources("train_flow_vae"),
     conda:

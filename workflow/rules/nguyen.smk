@@ -126,7 +126,7 @@ rule train_deblender_vae:
     wildcard_constraints:
         model=NGUYEN_WILDCARDS["model"],
         stage=NGUYEN_WILDCARDS["stage"],
-    threads: 2
+    threads: rule_threads("train_deblender_vae")
     resources:
         **rule_resources("train_deblender_vae"),
     conda:
@@ -154,7 +154,7 @@ rule train_ellipticity_regressor:
         log_path("train_ellipticity_regressor", "{model}"),
     benchmark:
         bench_path("train_ellipticity_regressor", "{model}")
-    threads: 2
+    threads: rule_threads("train_ellipticity_regressor")
     wildcard_constraints:
         model=NGUYEN_WILDCARDS["model"],
     resources:
@@ -184,7 +184,7 @@ rule fit_deblender_flow:
         log_path("fit_deblender_flow", "{model}"),
     benchmark:
         bench_path("fit_deblender_flow", "{model}")
-    threads: 2
+    threads: rule_threads("fit_deblender_flow")
     wildcard_constraints:
         model=NGUYEN_WILDCARDS["model"],
     resources:
@@ -231,7 +231,7 @@ rule evaluate_deblender:
         log_path("evaluate_deblender", "{data}"),
     benchmark:
         bench_path("evaluate_deblender", "{data}")
-    threads: 2
+    threads: rule_threads("evaluate_deblender")
     wildcard_constraints:
         data=NGUYEN_WILDCARDS["data"],
     resources:
