@@ -75,3 +75,28 @@ def test_absolute_errors_where_truth_can_be_zero_and_coverage_counts():
     radius = summary[summary["parameter"] == "einstein_radius"].iloc[0]
     assert radius["n_within_2pct_map"] == 2 and radius["median_abs_rel_error_map"] == pytest.approx(0.009)
     assert np.isnan(summary[summary["parameter"] == "gamma1"].iloc[0]["n_within_2pct_map"])
+
+
+def test_lens_ellipticity_is_the_models_site_and_gets_rows_of_its_own():
+    """(e1, e2) = sqrt(1 - q) (cos 2 phi, sin 2 phi), as the model's ellipticity site
+    (:func:`galprior.lensing.priors.ellipticity_from_shape`), and a nearly round lens whose
+    angle flips by ~pi/2 between samples has a spread-out phi but a tight e."""
+    import torch
+
+    from galprior.lensing.priors import ellipticity_from_shape
+    from galprior.metrics.lens_recovery import ELLIPTICITY_COLUMNS, IDENTIFIABLE, lens_ellipticity, with_ellipticity
+
+    q = np.array([0.3, 0.7, 0.98, 1.0])
+    phi = np.array([0.1, 1.2, 2.9, 0.4])
+    expected = ellipticity_from_shape(torch.as_tensor(q), torch.as_tensor(phi)).numpy()
+    np.testing.assert_allclose(lens_ellipticity(q, phi), expected, atol=1e-12)
+    names = ["einstein_radius", "axis_ratio", "position_angle"]
+    rows = with_ellipticity(np.stack([np.ones(4), q, phi], axis=-1), names)
+    assert rows.shape == (4, 5)
+    np.testing.assert_allclose(rows[:, 3:], expected, atol=1e-12)
+    assert set(ELLIPTICITY_COLUMNS) <= set(IDENTIFIABLE) and not {"axis_ratio", "position_angle"} & set(IDENTIFIABLE)
+    rng = np.random.default_rng(0)
+    round_q = 1 - np.abs(rng.normal(0, 0.002, 500))
+    round_phi = rng.uniform(0, np.pi, 500)
+    e = lens_ellipticity(round_q, round_phi)
+    assert e.std(axis=0).max() < 0.06 and round_phi.std() > 0.8

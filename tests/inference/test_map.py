@@ -165,3 +165,25 @@ def test_the_hmc_starts_at_the_map_in_a_posterior_with_another_whitening(tiny_sy
     objectives = [NegativeLogPosterior(p, False) for p in posts]
     assert float(objectives[1](start[None])) == pytest.approx(float(objectives[0](theta_map)), rel=1e-5)
     assert not torch.allclose(start, theta_map[0], atol=1e-3)  # the two whitenings differ
+
+
+def test_the_screen_fits_the_latent_only_when_asked(tiny_system, default_prior, map_config):
+    """``screen_latent``: the screen's Adam moves z away from the prior mean (and reaches a
+    higher screened log posterior on an image whose source is not the mean galaxy); with
+    ``screen_latent=False`` z stays at the prior mean (whitened 0)."""
+    from galprior.inference.map import _latent_mask, screened_starts
+
+    image, truth, sim, decoder, prior = tiny_system
+    obs, sigma = repeat_for_restarts(image, torch.tensor([0.01]), 2)
+    post = FlatPosterior(obs, sigma, sim, decoder, prior, default_prior)
+    latent = _latent_mask(post) == 0
+    scores = {}
+    for fit_latent in (True, False):
+        config = map_config(n_restarts=2, n_candidates=8, screen_steps=40, screen_factor=2, screen_latent=fit_latent)
+        torch.manual_seed(0)
+        starts, _ = screened_starts(post, 1, config)
+        moved = starts[:, latent].abs().max()
+        assert (moved > 0.05) if fit_latent else (moved == 0)
+        with torch.no_grad():
+            scores[fit_latent] = post.coarsened(2).log_prob(starts).max()
+    assert scores[True] > scores[False]

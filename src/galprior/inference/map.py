@@ -5,11 +5,17 @@ CPU). We run one batched Adam over ``S x R`` copies (S systems, R restarts drawn
 from the prior), in the whitened coordinates of :class:`FlatPosterior` (every
 coordinate of prior scale ~1, so one learning rate fits all), in stages:
 
-0. (``n_candidates`` > ``n_restarts``) a screen: ``n_candidates`` prior draws per system,
-   ``screen_steps`` Adam steps of the lens + source parameters on the observation averaged
-   over ``screen_factor`` x ``screen_factor`` blocks (64^2 pixels for the quick default,
-   ~16 times cheaper than the full grid); the ``n_restarts`` draws with the highest
-   screened log posterior of each system go on;
+0. (``n_candidates`` > ``n_restarts``) a screen: ``n_candidates`` prior draws per system
+   (z starting at the prior mean), ``screen_steps`` Adam steps of every parameter (the
+   latent z too unless ``screen_latent`` is False) on the observation averaged over
+   ``screen_factor`` x ``screen_factor`` blocks (64^2 pixels for the quick default, ~16
+   times cheaper than the full grid); the ``n_restarts`` draws with the highest screened
+   log posterior of each system go on. Why z is fitted in the screen: with z held at the
+   prior mean, the candidates are ranked by how well a smooth average galaxy fits, which
+   on extended, structured sources favours wrong lenses; on the well-specified control of
+   ``benchmarks/chianese_control.py`` (mocks whose sources are decoder outputs, 8 systems
+   at sigma 0.0333) the MAP then reached r_Ein within 1 % on 2 of 8 systems, with z fitted
+   in the screen on 6 of 8 (docs/decisions.md);
 1. lens + source parameters, with the latent ``z`` held at the prior mean
    (a smooth average galaxy) -- finds the lens configuration;
 2. all parameters, including ``z``;
@@ -82,6 +88,8 @@ class MapConfig:
     hessian_floor: float = 0.5  # eigenvalue floor of that Hessian (whitened prior curvature ~1)
     screen_steps: int = 100  # Adam steps of the screen (lens + source, z at the prior mean)
     screen_factor: int = 4  # the screen fits the image averaged over this many pixels squared
+    screen_latent: bool = False  # the screen fits z too (False: z held at the prior mean)
+    anneal: float = 1.0  # noise inflation of the screen and the start of stage 1, decaying to 1 by the end of stage 2
 
 
 @dataclass
@@ -127,15 +135,18 @@ def _initial_theta(posterior: FlatPosterior, n: int) -> Tensor:
 
 
 def _adam_stage(posterior: FlatPosterior, theta: Tensor, n_steps: int, config: MapConfig,
-                mask: Tensor | None, bar: tqdm) -> tuple[Tensor, list[Tensor]]:
-    """Adam on -log posterior summed over the batch (each element is independent)."""
+                mask: Tensor | None, bar: tqdm, inflation: tuple[float, float] = (1.0, 1.0)) -> tuple[Tensor, list[Tensor]]:
+    """Adam on -log posterior summed over the batch (each element is independent); the
+    noise is inflated by a factor decaying geometrically from ``inflation[0]`` to ``inflation[1]``."""
     theta = theta.clone().requires_grad_(True)
     opt = torch.optim.Adam([theta], lr=config.lr)
     losses = []
     for step in range(n_steps):
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, n_steps, config.lr, config.lr_final)
-        loss = -posterior.log_prob(theta, include_jacobian=config.include_jacobian)
+        factor = learning_rate(step, n_steps, *inflation)
+        tempered = posterior if factor == 1.0 else posterior._replaced(noise_sigma=posterior.noise_sigma * factor)
+        loss = -tempered.log_prob(theta, include_jacobian=config.include_jacobian)
         (grad,) = torch.autograd.grad(loss.sum(), theta)
         grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
         theta.grad = grad * mask if mask is not None else grad
@@ -150,9 +161,10 @@ def screened_starts(posterior: FlatPosterior, n_systems: int, config: MapConfig,
                     bar: tqdm | None = None) -> tuple[Tensor, Tensor]:
     """Stage 0: the ``n_restarts`` best of ``config.n_candidates`` prior draws per system.
 
-    Every draw (z at the prior mean) gets ``screen_steps`` Adam steps of the lens and
-    source parameters on the ``screen_factor``-coarsened posterior; each system keeps the
-    draws with the highest log posterior there. Cheap restarts spread over the prior find
+    Every draw (z starting at the prior mean) gets ``screen_steps`` Adam steps of the lens
+    and source parameters and, with ``config.screen_latent``, of z, on the
+    ``screen_factor``-coarsened posterior; each system keeps the draws with the highest log
+    posterior there. Cheap restarts spread over the prior find
     the lens's basin more often than a few expensive ones: on the quick default's 8 mocks
     at sigma 0.0333 (two seeds), 32 candidates for 4 restarts and no extra round ended
     within sqrt(2N)/2 nats of (or above) the mode reached from the truth on 7 of 8 systems,
@@ -167,9 +179,11 @@ def screened_starts(posterior: FlatPosterior, n_systems: int, config: MapConfig,
     theta = _initial_theta(candidates, candidates.batch_size)
     coarse = candidates.coarsened(config.screen_factor)
     bar = bar if bar is not None else progress_bar(disable=True)
-    theta, trace = _adam_stage(coarse, theta, config.screen_steps, config, _latent_mask(posterior), bar)
+    mask = None if config.screen_latent else _latent_mask(posterior)
+    theta, trace = _adam_stage(coarse, theta, config.screen_steps, config, mask, bar, (config.anneal, config.anneal))
+    tempered = coarse._replaced(noise_sigma=coarse.noise_sigma * config.anneal)
     with torch.no_grad():
-        score = torch.nan_to_num(coarse.log_prob(theta, include_jacobian=config.include_jacobian), nan=-np.inf)
+        score = torch.nan_to_num(tempered.log_prob(theta, include_jacobian=config.include_jacobian), nan=-np.inf)
     keep = torch.argsort(-score.reshape(n_systems, -1), dim=1)[:, :n_restarts]
     keep = (keep + per_slot * n_restarts * torch.arange(n_systems, device=keep.device)[:, None]).reshape(-1)
     return theta[keep], torch.stack(trace)[:, keep] if trace else torch.empty(0, len(keep), device=theta.device)
@@ -205,8 +219,10 @@ def fit_map(posterior: FlatPosterior, n_systems: int, config: MapConfig,
             else:
                 theta = _initial_theta(posterior, posterior.batch_size) if initial_theta is None else initial_theta.clone()
                 trace0 = torch.empty(0, posterior.batch_size, device=posterior.device)
-        theta, trace1 = _adam_stage(coarse, theta, config.n_steps_lens, config, _latent_mask(posterior), bar)
-        theta, trace2 = _adam_stage(coarse, theta, config.n_steps_all, config, None, bar)
+        middle = config.anneal ** (config.n_steps_all / max(config.n_steps_lens + config.n_steps_all, 1))
+        theta, trace1 = _adam_stage(coarse, theta, config.n_steps_lens, config, _latent_mask(posterior), bar,
+                                    (config.anneal, middle))
+        theta, trace2 = _adam_stage(coarse, theta, config.n_steps_all, config, None, bar, (middle, 1.0))
         theta, trace3 = polish_map(posterior, theta, config, bar)
     with torch.no_grad():
         final = posterior.log_prob(theta, include_jacobian=config.include_jacobian)

@@ -26,7 +26,8 @@ from galprior.inference.potential import FlatPosterior
 from galprior.lensing.priors import LensSourcePrior, ellipticity_from_shape
 from galprior.lensing.products import simulator_for, source_plane_image
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES, LensSimulator, SOURCE_PARAMETER_NAMES
-from galprior.metrics.lens_recovery import CIRCULAR, circular_mean, nearest_turn, reduced_chi2
+from galprior.metrics.lens_recovery import (CIRCULAR, ELLIPTICITY_COLUMNS, circular_mean, nearest_turn,
+                                            reduced_chi2, with_ellipticity)
 from galprior.models.vae.source_model import SourceModel
 from galprior.store import MapResultSet, MockLensSet, PosteriorSampleSet
 
@@ -171,7 +172,7 @@ def sample_mocks(mocks: MockLensSet, map_result: MapResultSet, source: SourceMod
     source = source.to(dtype, device)
     simulator = simulator_for(mocks, dtype, device)
     names = LENS_PARAMETER_NAMES + SOURCE_PARAMETER_NAMES + tuple(
-        f"latent_{i}" for i in range(source.latent_dim))
+        f"latent_{i}" for i in range(source.latent_dim)) + ELLIPTICITY_COLUMNS
     n_lev = mocks.observations.shape[1]
     results = {}
     jobs = [(s, level) for s in systems for level in range(n_lev)]
@@ -182,9 +183,10 @@ def sample_mocks(mocks: MockLensSet, map_result: MapResultSet, source: SourceMod
         out = sample_posterior(posterior, map_start(posterior, map_result, s, level), config)
         n_chains, n_samples = out.theta.shape[:2]
         values = constrained_numpy(posterior, out.theta.reshape(-1, out.theta.shape[-1]))
+        lens = parameter_matrix(values, LENS_PARAMETER_NAMES)
         physical = np.concatenate(
-            [parameter_matrix(values, LENS_PARAMETER_NAMES + SOURCE_PARAMETER_NAMES),
-             np.asarray(values["latent"], np.float64)], axis=-1,
+            [lens, parameter_matrix(values, SOURCE_PARAMETER_NAMES), np.asarray(values["latent"], np.float64),
+             with_ellipticity(lens, LENS_PARAMETER_NAMES)[..., len(LENS_PARAMETER_NAMES):]], axis=-1,
         ).reshape(n_chains, n_samples, -1)
         r_hat, ess = chain_diagnostics(unwrapped_for_diagnostics(physical, names))
         results[s, level] = (physical, r_hat, ess, out)

@@ -32,6 +32,7 @@ __all__ = [
     "make_source",
     "source_scale",
     "fill_stamp",
+    "mock_source",
     "render_mock_lenses",
     "render_adam_mocks",
     "clean_source_image",
@@ -155,6 +156,28 @@ def fill_stamp(image: NDArray, fill_fraction: float, flux_fraction: float = 0.9,
     out = np.clip(out, 0.0, None)
     peak = out.max()
     return out / peak if peak > 0 else out
+
+
+def mock_source(image: NDArray, noiseless: NDArray | None, fill_fraction: float | None) -> NDArray[np.float64]:
+    """The source image of one Chianese mock, unit peak.
+
+    ``noiseless``: the galaxy's noiseless truth where the galaxy set has one (simulated
+    galaxies), used as it is (clipped at zero): denoising a noisy stamp of a galaxy whose
+    truth is known only adds non-local-means textures and a clipped-noise floor that no
+    decoder can match (issue 32, E0: a floor of 0.25-1.2 % of the peak ending in a square
+    edge). Real galaxies (``None``) are denoised as the paper did
+    (:func:`clean_source_image`). ``fill_fraction``: shrink the galaxy into that fraction of
+    its stamp (:func:`fill_stamp`, reading A of sec. 5.1); ``None``: the galaxy keeps the
+    size it has in its stamp, as the decoder's galaxies do (reading B, the default:
+    docs/decisions.md).
+    """
+    if noiseless is None:
+        img = clean_source_image(image)
+    else:
+        img = np.clip(np.asarray(noiseless, np.float64), 0.0, None)
+        peak = img.max()
+        img = img / peak if peak > 0 else img
+    return img if fill_fraction is None else fill_stamp(img, fill_fraction, denoise=False)
 
 
 def _render(sim: LensSimulator, sources, lens_params, source_params, batch_size: int) -> torch.Tensor:

@@ -26,7 +26,7 @@ from galprior.store import GalaxySet, MockLensSet, ScoreGalaxySet, ScoreLensSet
 
 from .func.raytrace import pixel_grid
 from .func.source import source_brightness
-from .mocks import fill_stamp, render_adam_mocks, render_mock_lenses, source_scale
+from .mocks import mock_source, render_adam_mocks, render_mock_lenses, source_scale
 from .priors import LensSourcePrior
 from .simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES, LensSimulator
 
@@ -74,14 +74,16 @@ def showcase_order(sources: np.ndarray) -> np.ndarray:
 
 def chianese_mock_set(
     galaxies: GalaxySet, *, n_systems: int, noise_sigma: list[float], n_pix: int,
-    pixel_scale: float, psf_sigma: float, fill_fraction: float, require_detection: bool,
+    pixel_scale: float, psf_sigma: float, fill_fraction: float | None, require_detection: bool,
     prior: LensSourcePrior, seed: int, max_redraws: int = 50,
 ) -> MockLensSet:
     """Mock lenses of Chianese et al. 2020 section 5.1.
 
     Systems 0 and 1 are the paper's two showcases, the smoothest source and the one
-    with most substructure (:func:`showcase_order`). Each test galaxy is denoised and
-    rescaled to fill the central ``fill_fraction`` of its stamp (:func:`galprior.lensing.mocks.fill_stamp`); intensity iota, scale s and
+    with most substructure (:func:`showcase_order`). Each source is the test galaxy's
+    noiseless truth where the set has one, else the galaxy denoised, and with a
+    ``fill_fraction`` rescaled to fill that central fraction of its stamp
+    (:func:`galprior.lensing.mocks.mock_source`); intensity iota, scale s and
     position come from the source prior (eqs. 14-16) and the lens from eqs. 18-23, all
     drawn from ``prior`` (the prior the inference scores). With ``require_detection``
     a system whose eq. 25 mask is empty at some noise level (S/N 0: no pixel of the
@@ -93,8 +95,9 @@ def chianese_mock_set(
     """
     rng = np.random.default_rng(seed)
     index = choose_galaxies(len(galaxies), n_systems, rng)
-    sources = np.asarray([fill_stamp(galaxies.images[i], fill_fraction)
-                          for i in progress_bar(index, desc="denoising sources", leave=False)], np.float32)
+    truth = galaxies.attrs.get("noiseless_is_truth", False)
+    sources = np.asarray([mock_source(galaxies.images[i], galaxies.noiseless[i] if truth else None, fill_fraction)
+                          for i in progress_bar(index, desc="mock sources", leave=False)], np.float32)
     order = showcase_order(sources)
     index, sources = index[order], sources[order]
     source_params = prior.sample_source(n_systems, rng)
@@ -130,11 +133,12 @@ def chianese_mock_set(
             "source_parameter_names": list(SOURCE_PARAMETER_NAMES),
             "pixel_scale": pixel_scale, "psf_sigma": psf_sigma,
             "parameter_convention": CHIANESE_CONVENTION,
-            "fill_fraction": fill_fraction,
+            "fill_fraction": fill_fraction,  # None: the galaxies keep their size in the stamp
+            "source_image": "noiseless truth" if truth else "denoised (non-local means)",
             "showcase": "system 0: the smoothest source, system 1: the most substructure (sec. 5.1)",
             "substructure": substructure(sources).tolist(),
             # source-plane window of Figs. 6-7: the galaxy of the largest s, with margin
-            "source_plane_size": float(1.5 * 2.0 * fill_fraction * source_params[:, 1].max()),
+            "source_plane_size": float(1.5 * 2.0 * (fill_fraction or 2.0 / 3.0) * source_params[:, 1].max()),
             "galaxy_source": galaxies.attrs["source"],
         },
     )

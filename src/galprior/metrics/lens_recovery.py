@@ -16,6 +16,12 @@ Which error for which parameter:
 - relative errors (``map_rel_error``, ``mean_rel_error``) only where the truth is bounded
   away from 0 (:data:`RELATIVE`: r_Ein, slope, q); NaN for the centre, the shear and the
   angle, whose truths can be 0.
+
+The lens ellipticity vector ``(lens_e1, lens_e2) = sqrt(1 - q) (cos 2 phi, sin 2 phi)``
+(:data:`ELLIPTICITY_COLUMNS`, what the model samples: :mod:`galprior.inference.model`) gets
+rows of its own next to q and phi: near q = 1 the angle is not identified by the data and
+mixes slowly, while the vector is; sampler diagnostics are judged on
+:data:`IDENTIFIABLE` (issue 32), and q and phi keep theirs (both are reported).
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ __all__ = [
     "circular_mean",
     "posterior_quantiles",
     "relative_error",
+    "ELLIPTICITY_COLUMNS",
+    "IDENTIFIABLE",
+    "lens_ellipticity",
+    "with_ellipticity",
     "reduced_chi2",
     "recovery_table",
     "interval_coverage",
@@ -46,6 +56,10 @@ QUANTILES = (0.16, 0.5, 0.84)
 CIRCULAR = {"position_angle": np.pi}
 #: Parameters whose truth is bounded away from 0: relative errors are meaningful.
 RELATIVE = ("einstein_radius", "slope", "axis_ratio")
+#: The lens ellipticity vector's components, derived from q and phi (module docstring).
+ELLIPTICITY_COLUMNS = ("lens_e1", "lens_e2")
+#: Lens quantities the data identify, on which mixing is judged (q, phi replaced by e1, e2).
+IDENTIFIABLE = ("einstein_radius", "slope", "lens_e1", "lens_e2", "x0", "y0", "gamma1", "gamma2")
 #: Relative MAP error of r_Ein counted as a success (issue 10: 7 of 8 within 2 %).
 WITHIN = 0.02
 
@@ -78,6 +92,22 @@ def relative_error(estimate: np.ndarray, truth: np.ndarray) -> np.ndarray:
     truth = np.asarray(truth, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(truth != 0, (np.asarray(estimate) - truth) / np.abs(truth), np.nan)
+
+
+def lens_ellipticity(axis_ratio: np.ndarray, position_angle: np.ndarray) -> np.ndarray:
+    """``sqrt(1 - q) (cos 2 phi, sin 2 phi)``, shape (..., 2) (the model's ellipticity site)."""
+    amplitude = np.sqrt(np.clip(1.0 - np.asarray(axis_ratio, np.float64), 0.0, None))
+    angle = 2.0 * np.asarray(position_angle, np.float64)
+    return np.stack([amplitude * np.cos(angle), amplitude * np.sin(angle)], axis=-1)
+
+
+def with_ellipticity(values: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Lens parameters (..., P) in ``names`` order with the two :data:`ELLIPTICITY_COLUMNS`
+    appended (derived from ``axis_ratio`` and ``position_angle``): (..., P + 2)."""
+    names = list(names)
+    values = np.asarray(values, np.float64)
+    e = lens_ellipticity(values[..., names.index("axis_ratio")], values[..., names.index("position_angle")])
+    return np.concatenate([values, e], axis=-1)
 
 
 def _unwrap_next_to_truth(samples: np.ndarray, truth: np.ndarray, period: float) -> np.ndarray:
@@ -189,14 +219,15 @@ def evaluate_lenses(mocks: MockLensSet, map_result: MapResultSet,
     Every system has its truth, MAP, relative error and reduced chi^2; the systems
     that were sampled also have posterior mean, 16/50/84 % quantiles and interval hits.
     """
-    names = list(mocks.attrs["lens_parameter_names"])
-    table = recovery_table(mocks.lens_parameters, map_result.lens_parameters, None, names,
-                           mocks.noise_sigma, chi2=map_result.reduced_chi2)
+    lens_names = list(mocks.attrs["lens_parameter_names"])
+    names = lens_names + list(ELLIPTICITY_COLUMNS)
+    truth = with_ellipticity(mocks.lens_parameters, lens_names)
+    map_values = with_ellipticity(map_result.lens_parameters, lens_names)
+    table = recovery_table(truth, map_values, None, names, mocks.noise_sigma, chi2=map_result.reduced_chi2)
     systems = posterior.attrs["systems"]
     s, lev, c, n, p = posterior.samples.shape
-    flat = posterior.samples[..., :len(names)].reshape(s, lev, c * n, len(names))
-    sampled = recovery_table(mocks.lens_parameters[systems],
-                             map_result.lens_parameters[systems], flat, names, mocks.noise_sigma)
+    flat = with_ellipticity(posterior.samples[..., :len(lens_names)], lens_names).reshape(s, lev, c * n, len(names))
+    sampled = recovery_table(truth[systems], map_values[systems], flat, names, mocks.noise_sigma)
     sampled["system"] = np.asarray(systems)[sampled["system"].to_numpy()]
     extra = sampled.drop(columns=["truth", "map", "map_error", "map_rel_error"])
     table = table.merge(extra, on=["system", "noise_sigma", "parameter"], how="left")
