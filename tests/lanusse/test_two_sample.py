@@ -127,3 +127,49 @@ def test_power_estimate_predicts_the_rejection_rate_of_the_permutation_test():
                                    ts.permutation_distances(a, b, n_permutations=199, seed=k))
         rejected += p < alpha
     assert 0.62 <= rejected / 80 <= 0.95
+
+
+def test_swap_distances_equal_direct_swaps():
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(20, 2)), rng.normal(0.2, 1.0, size=(20, 2))
+    y[3] = np.nan  # galaxy 3 has no pair: dropped
+    observed, swapped = ts.swap_distances(x, y, n_permutations=30, seed=9, batch=7)
+    keep = np.arange(20) != 3
+    assert observed == pytest.approx(ts.paired_energy_distance(x[keep], y[keep]), rel=1e-12)
+    draw, direct = np.random.default_rng(9), []
+    for start in range(0, 30, 7):  # the same coins, drawn batch by batch
+        coins = draw.integers(0, 2, (19, min(7, 30 - start)))
+        for flip in coins.T.astype(bool):
+            a, b = x[keep].copy(), y[keep].copy()
+            a[flip], b[flip] = y[keep][flip], x[keep][flip]
+            direct.append(ts.paired_energy_distance(a, b))
+    np.testing.assert_allclose(swapped, direct, rtol=1e-10, atol=1e-14)
+
+
+def test_swap_test_holds_its_level_on_dependent_pairs_with_equal_distributions():
+    """Pairs (x, y) strongly correlated, equal marginals N(0, 1): rejects about alpha."""
+    rng = np.random.default_rng(7)
+    rejected = 0
+    for k in range(200):
+        common = rng.normal(size=80)
+        x = 0.9 * common + np.sqrt(0.19) * rng.normal(size=80)
+        y = 0.9 * common + np.sqrt(0.19) * rng.normal(size=80)
+        observed, swapped = ts.swap_distances(x, y, n_permutations=99, seed=k)
+        rejected += ts.permutation_p_value(observed, swapped) <= 0.05
+    assert rejected / 200 <= 0.09
+
+
+def test_swap_test_sees_a_shift_shared_by_every_pair():
+    """Each twin its galaxy shifted by 0.1 sd (plus small noise): the paired test decides,
+    the pooled permutation test, blind to the pairing, mostly does not."""
+    rng = np.random.default_rng(8)
+    paired, pooled = 0, 0
+    for k in range(20):
+        x = rng.normal(size=300)
+        y = x + 0.1 + 0.05 * rng.normal(size=300)
+        observed, swapped = ts.swap_distances(x, y, n_permutations=199, seed=k)
+        paired += ts.permutation_p_value(observed, swapped) <= 0.01
+        pooled += ts.permutation_p_value(
+            ts.energy_distance(x, y), ts.permutation_distances(x, y, n_permutations=199,
+                                                               seed=k)) <= 0.01
+    assert paired >= 18 and pooled <= 6

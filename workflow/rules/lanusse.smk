@@ -178,6 +178,8 @@ rule summarise_morphology:
         seed=config["seed"] + 23,
     log:
         log_path("summarise_morphology"),
+    benchmark:
+        bench_path("summarise_morphology")
     resources:
         **rule_resources("summarise_morphology"),
     conda:

@@ -23,7 +23,8 @@ Two-sample comparisons (beyond the paper, which compares histograms by eye; the
 statistics are in :mod:`galprior.metrics.two_sample`):
 
 - :func:`two_sample_test`: the energy distance (Székely & Rizzo 2013) between the data and
-  one generated sample, with a permutation p-value;
+  one generated sample, with the p-value of a paired test (random swaps of a galaxy and
+  its twin) and of the pooled permutation test;
 - :func:`comparison_table`: per statistic and per family (size/shape, Gini-M20, MID) the
   distance with a galaxy-bootstrap interval, the test's p-value, the galaxies the test
   would need where it cannot decide, and the Flow-VAE's margin over the parametric twins
@@ -172,29 +173,39 @@ def measure_morphology(images: np.ndarray, noise_sigma: np.ndarray, pixel_scale:
 
 def two_sample_test(x: np.ndarray, y: np.ndarray, *, n_bootstrap: int, n_permutations: int,
                     seed: int, alpha: float) -> dict[str, float]:
-    """Energy distance between galaxy-paired samples ``x`` and ``y`` (rows ``(N, d)``).
+    """Energy distance between galaxy-paired samples ``x`` and ``y`` (rows ``(N, d)``), two tests.
 
-    ``energy_distance``: the V-statistic of all finite rows, the permutation test's
-    statistic; ``p_value``: its permutation p-value; ``critical_value``: the ``1 - alpha``
-    quantile of its permutation distribution; ``distance``: the unbiased paired estimate
-    (:func:`~galprior.metrics.two_sample.paired_energy_distance`) with its galaxy-bootstrap
-    std ``distance_std``. NaN rows (failed measurements) are dropped.
+    ``distance``: the unbiased paired estimate
+    (:func:`~galprior.metrics.two_sample.paired_energy_distance`, finite rows) with its
+    galaxy-bootstrap std ``distance_std``; ``p_value``: the paired test
+    (:func:`~galprior.metrics.two_sample.swap_distances`: the estimate on the ``n_pairs``
+    complete pairs, ``paired_statistic``, against random swaps within pairs), with
+    ``critical_value`` the ``1 - alpha`` quantile of its swap distribution;
+    ``energy_distance``: the V-statistic of all finite rows and ``p_value_unpaired`` its
+    permutation test on the pooled sample (blind to the pairing, conservative).
     """
     x, y = two_sample._as_2d(x), two_sample._as_2d(y)
     fx, fy = x[np.isfinite(x).all(1)], y[np.isfinite(y).all(1)]
-    nan = {"energy_distance": np.nan, "p_value": np.nan, "critical_value": np.nan,
-           "distance": np.nan, "distance_std": np.nan, "n_x": len(fx), "n_y": len(fy)}
+    n_pairs = int((np.isfinite(x).all(1) & np.isfinite(y).all(1)).sum())
+    out = {"energy_distance": np.nan, "p_value_unpaired": np.nan, "p_value": np.nan,
+           "paired_statistic": np.nan, "critical_value": np.nan, "distance": np.nan,
+           "distance_std": np.nan, "n_x": len(fx), "n_y": len(fy), "n_pairs": n_pairs}
     if len(fx) < 2 or len(fy) < 2:
-        return nan
-    observed = energy_distance(fx, fy)
+        return out
+    out["energy_distance"] = energy_distance(fx, fy)
     permuted = two_sample.permutation_distances(fx, fy, n_permutations=n_permutations,
                                                 seed=seed)
-    estimate, boot = two_sample.galaxy_bootstrap(x, [y], n_bootstrap=n_bootstrap, seed=seed + 1)
-    return {**nan, "energy_distance": observed,
-            "p_value": two_sample.permutation_p_value(observed, permuted),
-            "critical_value": float(np.quantile(permuted, 1 - alpha)) if len(permuted) else np.nan,
-            "distance": float(estimate[0]),
-            "distance_std": two_sample.bootstrap_std(boot[0])}
+    out["p_value_unpaired"] = two_sample.permutation_p_value(out["energy_distance"], permuted)
+    if n_pairs >= 2:
+        observed, swapped = two_sample.swap_distances(x, y, n_permutations=n_permutations,
+                                                      seed=seed + 1)
+        out.update(paired_statistic=observed,
+                   p_value=two_sample.permutation_p_value(observed, swapped),
+                   critical_value=float(np.quantile(swapped, 1 - alpha)) if len(swapped)
+                   else np.nan)
+    estimate, boot = two_sample.galaxy_bootstrap(x, [y], n_bootstrap=n_bootstrap, seed=seed + 2)
+    out.update(distance=float(estimate[0]), distance_std=two_sample.bootstrap_std(boot[0]))
+    return out
 
 
 def standardise_like(reference: pd.DataFrame, other: pd.DataFrame,
@@ -230,13 +241,15 @@ def comparison_table(measurements: pd.DataFrame, *, n_bootstrap: int, n_permutat
     """Energy-distance comparison of each generated sample with the data, per statistic group.
 
     One row per (generated sample, group of :data:`GROUPS`), each group's statistics
-    scaled by the data's std. Columns: ``energy_distance`` (V-statistic), ``p_value`` (its
-    permutation test, ``n_permutations``), ``distance`` (unbiased paired estimate) with its
+    scaled by the data's std. Columns: ``distance`` (unbiased paired estimate) with its
     ``confidence`` percentile interval ``distance_low``/``distance_high`` and std from
-    ``n_bootstrap`` resamples of the galaxies; ``decided``: ``p_value < alpha``;
-    ``n_for_power``: where the test does not decide, the galaxies at which it would with
-    probability ``power`` (:func:`~galprior.metrics.two_sample.sample_size_for_power`; inf
-    where no difference is seen); on the Flow-VAE rows, ``difference_to_parametric`` =
+    ``n_bootstrap`` resamples of the galaxies; ``p_value``: the paired swap test
+    (``n_permutations`` swaps, :func:`two_sample_test`), ``decided``: ``p_value < alpha``;
+    ``energy_distance`` (V-statistic) and ``p_value_unpaired``: the pooled permutation
+    test, blind to the pairing; ``n_for_power``: where the paired test does not decide,
+    the test galaxies at which it would with probability ``power``
+    (:func:`~galprior.metrics.two_sample.sample_size_for_power`; inf where no difference
+    is seen); on the Flow-VAE rows, ``difference_to_parametric`` =
     parametric's ``distance`` minus the Flow-VAE's (positive: the Flow-VAE is closer to the
     data) with its paired interval ``difference_low``/``difference_high`` (the same galaxy
     resamples for both distances).
@@ -265,16 +278,20 @@ def comparison_table(measurements: pd.DataFrame, *, n_bootstrap: int, n_permutat
                                    n_permutations=n_permutations, seed=seed + 100 * k + g,
                                    alpha=alpha)
             row = {"sample": sample, "statistic": group, "n_galaxies": len(reference),
-                   "n_x": test["n_x"], "n_y": test["n_y"],
-                   "energy_distance": test["energy_distance"], "p_value": test["p_value"],
+                   "n_x": test["n_x"], "n_y": test["n_y"], "n_pairs": test["n_pairs"],
+                   "energy_distance": test["energy_distance"],
+                   "p_value_unpaired": test["p_value_unpaired"], "p_value": test["p_value"],
                    "distance": estimate[k], "distance_low": low[k], "distance_high": high[k],
                    "distance_std": two_sample.bootstrap_std(boot[k])}
             row["decided"] = bool(row["p_value"] < alpha)
             undecided = np.isfinite(row["p_value"]) and not row["decided"]
-            row["n_for_power"] = np.nan if not undecided else two_sample.sample_size_for_power(
-                power, n_observed=len(reference), distance=row["distance"],
-                distance_std=row["distance_std"], statistic=row["energy_distance"],
-                critical_value=test["critical_value"])
+            # the paired test's statistic is the unbiased estimate itself (no offset); pairs
+            # are counted back to test galaxies at the observed fraction of complete pairs
+            row["n_for_power"] = np.nan if not undecided else float(np.ceil(
+                two_sample.sample_size_for_power(
+                    power, n_observed=test["n_pairs"], distance=test["paired_statistic"],
+                    distance_std=row["distance_std"], statistic=test["paired_statistic"],
+                    critical_value=test["critical_value"]) * len(reference) / test["n_pairs"]))
             if sample == "flowvae" and "parametric" in present:
                 p = present.index("parametric")
                 difference = boot[p] - boot[k]
@@ -300,7 +317,8 @@ def morphology_summary(measurements: pd.DataFrame, *, n_bootstrap: int, n_permut
         ``|g|`` and each higher-order statistic, the relative differences of the mean
         size and mean ``|g|`` to the reference; for each generated sample and each family
         of :data:`FAMILIES` and ``higher_order``: ``distance_<group>`` with
-        ``_low``/``_high``, ``p_value_<group>``, ``n_for_power_<group>`` and, on the
+        ``_low``/``_high``, ``p_value_<group>`` (paired test), ``p_value_unpaired_<group>``,
+        ``n_for_power_<group>`` and, on the
         Flow-VAE row, ``difference_to_parametric_<group>`` with ``_low``/``_high``
         (:func:`comparison_table`); ``distance_to_cosmos`` (with ``_std``) and ``p_value``
         are those of ``higher_order`` (Gini, M20, M, I, D). ``tests``:
@@ -327,7 +345,7 @@ def morphology_summary(measurements: pd.DataFrame, *, n_bootstrap: int, n_permut
             row["p_value"] = mine.loc["higher_order", "p_value"]
             for group in (*FAMILIES, "higher_order"):
                 for column in ("distance", "distance_low", "distance_high", "p_value",
-                               "n_for_power", "difference_to_parametric", "difference_low",
+                               "p_value_unpaired", "n_for_power", "difference_to_parametric", "difference_low",
                                "difference_high"):
                     if column in mine:
                         row[f"{column}_{group}"] = mine.loc[group, column]
