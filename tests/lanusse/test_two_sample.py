@@ -173,3 +173,27 @@ def test_swap_test_sees_a_shift_shared_by_every_pair():
             ts.energy_distance(x, y), ts.permutation_distances(x, y, n_permutations=199,
                                                                seed=k)) <= 0.01
     assert paired >= 18 and pooled <= 6
+
+
+def test_power_estimate_of_the_paired_test():
+    """The same for the swap test (its statistic is the unbiased estimate: no offset)."""
+    rng = np.random.default_rng(9)
+    alpha, n_pilot = 0.05, 800
+
+    def pairs(n):
+        x = rng.normal(size=n)
+        return x, 0.6 * x + 0.8 * rng.normal(size=n) + 0.12  # corr. 0.6, shift 0.12
+
+    x, y = pairs(n_pilot)
+    observed, swapped = ts.swap_distances(x, y, n_permutations=400, seed=0)
+    _, boot = ts.galaxy_bootstrap(x, [y], n_bootstrap=200, seed=1)
+    n = ts.sample_size_for_power(0.8, n_observed=n_pilot, distance=observed,
+                                 distance_std=float(np.std(boot[0])), statistic=observed,
+                                 critical_value=float(np.quantile(swapped, 1 - alpha)))
+    assert 50 < n < 1500
+    rejected = 0
+    for k in range(80):
+        a, b = pairs(int(n))
+        observed, swapped = ts.swap_distances(a, b, n_permutations=199, seed=k)
+        rejected += ts.permutation_p_value(observed, swapped) < alpha
+    assert 0.62 <= rejected / 80 <= 0.95
