@@ -20,6 +20,10 @@ def test_lanusse_rules_on_the_ci_preset(ci_run):
     assert list(summary["sample"]) == ["cosmos", "parametric", "flowvae"]
     assert {"sample", "n", "mean_sigma", "mean_abs_g", "gini_mean", "m20_mean",
             "distance_to_cosmos"} <= set(summary.columns)
+    assert {f"{column}_{family}" for column in ("distance", "distance_low", "distance_high",
+                                                "p_value", "n_for_power")
+            for family in ("second_order", "gini_m20", "mid")} <= set(summary.columns)
+    assert "difference_to_parametric_mid" in summary.columns
     samples = MorphologySampleSet.load(results / "lanusse/morphology_samples.zarr")
     assert samples.has_parametric and len(samples) == summary["n"].iloc[0]
     latents = LatentSampleSet.load(results / "models/lanusse/latents.zarr")

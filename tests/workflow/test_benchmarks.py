@@ -1,4 +1,4 @@
-"""The inference benchmark runs on the outputs of the CI preset (tiny arguments)."""
+"""The benchmarks run on the outputs of the CI preset (tiny arguments)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -30,3 +31,18 @@ def test_bench_inference_runs_on_workflow_outputs(ci_run, tmp_path):
     report = result.stdout[result.stdout.index("== mode paper"):]
     for word in ("MAP s", "r_Ein error", "min ESS (lens)"):
         assert word in report, report
+
+
+def test_bench_flowvae_seeds_runs_on_workflow_galaxies(ci_run, tmp_path):
+    """Two training seeds of the CI preset's Flow-VAE on its galaxies: a table and a spread."""
+    galaxies = ci_run / "results" / "galaxies" / "simulated" / "lanusse"
+    command = [sys.executable, str(REPO / "benchmarks" / "bench_flowvae_seeds.py"),
+               "--seeds", "1", "2", "--galaxies", str(galaxies), "--out", str(tmp_path),
+               "--configfile", str(REPO / "config" / "config.yaml"),
+               str(REPO / "config" / "presets" / "ci.yaml")]
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:]
+    table = pd.read_csv(tmp_path / "flowvae_seeds.csv")
+    assert list(table["seed"]) == [1, 2] and table[["rel_diff_sigma", "rel_diff_abs_g"]].notna().all().all()
+    assert "rel_diff_abs_g:" in result.stdout and "over 2 seeds" in result.stdout

@@ -138,7 +138,9 @@ rule measure_morphology:
                      category=PAPERS["lanusse"], subcategory="Figures 6-9 (table)",
                      labels={"sample": "{sample}"}),
     params:
-        options=config["lanusse"]["morphology"],
+        # the segmentation only: the test settings of the block do not rerun the measurements
+        segmentation={key: config["lanusse"]["morphology"][key] for key in
+                      ("threshold_nsigma", "npixels", "smoothing_sigma", "centre_radius")},
     log:
         log_path("measure_morphology", "{sample}"),
     benchmark:
@@ -154,7 +156,9 @@ rule measure_morphology:
 
 
 rule summarise_morphology:
-    # The numbers of Figs. 6-9 per sample, energy-distance tests, Fig. 7 pairs.
+    # The numbers of Figs. 6-9 per sample; energy distances to the data with galaxy-bootstrap
+    # intervals, permutation tests and, where a test cannot decide, the galaxies it would need;
+    # the Flow-VAE's margin over the parametric twins (paired interval); Fig. 7 pairs.
     input:
         tables=expand(LANUSSE["morphology_sample"], sample=LANUSSE_SAMPLES),
         samples=LANUSSE["samples"],
@@ -174,6 +178,8 @@ rule summarise_morphology:
         seed=config["seed"] + 23,
     log:
         log_path("summarise_morphology"),
+    benchmark:
+        bench_path("summarise_morphology")
     resources:
         **rule_resources("summarise_morphology"),
     conda:

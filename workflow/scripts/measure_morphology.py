@@ -7,8 +7,6 @@ setup_logging(snakemake.log[0])
 from galprior.metrics.morphology import measure_sample  # noqa: E402
 from galprior.store import MorphologySampleSet, atomic_write  # noqa: E402
 
-options = {k: v for k, v in snakemake.params.options.items()
-           if k not in ("n_bootstrap", "n_permutations")}
 table = measure_sample(MorphologySampleSet.load(snakemake.input.samples),
-                       snakemake.wildcards.sample, **options)
+                       snakemake.wildcards.sample, **snakemake.params.segmentation)
 atomic_write(snakemake.output.table, lambda tmp: table.to_csv(tmp, index=False))

@@ -1,4 +1,4 @@
-"""Morphology summary per sample, energy-distance tests, and the Fig. 7 pairs."""
+"""Morphology summary per sample, energy-distance comparisons, and the Fig. 7 pairs."""
 
 import pandas as pd
 
@@ -16,9 +16,9 @@ tables = {name: pd.read_csv(path) for name, path in zip(snakemake.params.samples
 measurements = pd.concat([t.assign(sample=name, galaxy=range(len(t)))
                           for name, t in tables.items()], ignore_index=True)
 options = snakemake.params.options
-summary, tests = morphology_summary(measurements, n_bootstrap=options["n_bootstrap"],
-                                    n_permutations=options["n_permutations"],
-                                    seed=snakemake.params.seed)
+summary, tests = morphology_summary(measurements, seed=snakemake.params.seed,
+                                    **{k: options[k] for k in ("n_bootstrap", "n_permutations",
+                                                               "alpha", "power", "confidence")})
 properties = MorphologySampleSet.load(snakemake.input.samples).properties
 conditioning = conditioning_table(tables["cosmos"], tables["flowvae"], properties,
                                   ZEROPOINT_F814W)

@@ -54,18 +54,21 @@ def fig1_samples(samples, n: int) -> plt.Figure:
     """Fig. 1: data (top), parametric twins, random and conditional Flow-VAE draws with the
     same PSF and noise, and the conditional draws noise-free and unconvolved (bottom)."""
     index = _examples(samples, n)
-    rows = [("data", samples.cosmos), ("parametric + PSF + noise", samples.parametric),
-            ("random Flow-VAE draw + PSF + noise", samples.flowvae_random),
-            ("conditional Flow-VAE + PSF + noise", samples.flowvae),
-            ("Flow-VAE profile (no PSF, no noise)", samples.flowvae_profile)]
-    fig, axes = plt.subplots(len(rows), len(index), figsize=(1.6 * len(index), 1.7 * len(rows)),
-                             squeeze=False)
+    # row labels on the left, as y-labels (tight_layout makes room for them; a title as wide
+    # as the label ran off the figure's left edge)
+    rows = [("data", samples.cosmos), ("parametric\n+ PSF + noise", samples.parametric),
+            ("random Flow-VAE\ndraw + PSF + noise", samples.flowvae_random),
+            ("conditional Flow-VAE\n+ PSF + noise", samples.flowvae),
+            ("Flow-VAE profile\n(no PSF, no noise)", samples.flowvae_profile)]
+    fig, axes = plt.subplots(len(rows), len(index), figsize=(1.6 * len(index) + 0.8,
+                                                             1.7 * len(rows)), squeeze=False)
     for col, i in enumerate(index):
         scale = 2.0 * float(samples.noise_sigma[i])
         vmax = _asinh(samples.cosmos[i], scale).max()
         for row, (label, images) in enumerate(rows):
-            title = label if col == 0 else None
-            show_image(axes[row, col], _asinh(images[i], scale), title=title, vmin=-1, vmax=vmax)
+            show_image(axes[row, col], _asinh(images[i], scale), vmin=-1, vmax=vmax)
+            if col == 0:
+                axes[row, col].set_ylabel(label, fontsize=7)
         props = samples.properties.iloc[i]
         axes[-1, col].set_xlabel(f"m={props['mag']:.1f} r={props['half_light_radius']:.2f}\"",
                                  fontsize=7)
