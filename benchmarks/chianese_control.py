@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from galprior.config import load_config
-from galprior.inference.map import MapConfig
+from galprior.inference.map import MapConfig, constrained_numpy
 from galprior.inference.mocks import map_fit_mocks, mode_from_truth, site_values
 from galprior.inference.modes import map_config
 from galprior.inference.potential import FlatPosterior
@@ -70,21 +70,23 @@ def control_mocks(source, priors: LensSourcePrior, mocks_block: dict, n_systems:
 
 
 def truth_mode(mocks: MockLensSet, level: int, source, priors: LensSourcePrior, z_true: np.ndarray,
-               config: MapConfig) -> tuple[np.ndarray, np.ndarray]:
+               config: MapConfig, iterations: int) -> tuple[np.ndarray, np.ndarray]:
     """Log posterior and r_Ein of the mode reached from the full truth (true z included)."""
     obs = torch.as_tensor(mocks.observations[:, level], dtype=torch.get_default_dtype())
     posterior = FlatPosterior(obs, float(mocks.noise_sigma[level]), simulator_for(mocks), source.decoder,
                               source.latent_prior, priors, include_jacobian=config.include_jacobian, seed=config.seed)
     start = posterior.to_theta(site_values(posterior, mocks.lens_parameters, mocks.source_parameters, z_true))
-    _, free, theta = mode_from_truth(posterior, start, config.include_jacobian, 100, config.hessian_floor)
-    from galprior.inference.map import constrained_numpy
+    _, free, theta = mode_from_truth(posterior, start, config.include_jacobian, iterations, config.hessian_floor)
     return free.numpy().astype(np.float64), constrained_numpy(posterior, theta.numpy())["einstein_radius"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--results", default="results")
-    ap.add_argument("--configfile", default="config/config.yaml", help="the config whose chianese.map block is the baseline")
+    ap.add_argument("--configfile", nargs="+", default=["config/config.yaml"],
+                    help="the config files (later ones override) whose chianese.map block is the baseline")
+    ap.add_argument("--truth-iterations", type=int, default=100,
+                    help="L-BFGS iterations of each stage of the truth-started mode")
     ap.add_argument("--level", type=int, default=-1)
     ap.add_argument("--n-systems", type=int, default=8)
     ap.add_argument("--seed", type=int, default=11)
@@ -104,7 +106,7 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     torch.set_num_threads(args.threads)
-    config = load_config(args.configfile)
+    config = load_config(*args.configfile)
     block = dict(config["priors"])
     if args.mocks is None:
         block["scale"] = [args.scale[0], args.scale[1], args.scale[2], args.scale[3] or None]
@@ -138,7 +140,7 @@ def main() -> None:
         print(f"  {s}: {np.array2string(np.sort(map_lp[s] - restarts[s]), precision=0)}")
     noise = np.sqrt(2 * mocks.observations[0, 0].size)
     if not args.no_truth:
-        lp_truth, r_truth = truth_mode(mocks, level, source, priors, z_true, map_cfg)
+        lp_truth, r_truth = truth_mode(mocks, level, source, priors, z_true, map_cfg, args.truth_iterations)
     else:
         lp_truth, r_truth = np.full(len(mocks), np.nan), np.full(len(mocks), np.nan)
     what = args.mocks or (f"recipe mocks of {args.galaxies} (fill {args.fill_fraction}, s prior {block['scale']})"

@@ -53,11 +53,11 @@ def floor(image: np.ndarray, half_side: float | None = None) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--results", default="results")
-    ap.add_argument("--configfile", default="config/config.yaml")
+    ap.add_argument("--configfile", nargs="+", default=["config/config.yaml"])
     args = ap.parse_args()
     import torch
 
-    config = load_config(args.configfile)
+    config = load_config(*args.configfile)
     mocks = MockLensSet.load(f"{args.results}/lenses/chianese_mocks.zarr")
     fits = MapResultSet.load(f"{args.results}/inference/chianese_map.zarr")
     test = GalaxySet.open(f"{args.results}/galaxies/{config['galaxies']['source']}/chianese/test.zarr")

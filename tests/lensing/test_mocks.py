@@ -135,3 +135,17 @@ def test_chianese_mocks_redraw_undetectable_systems(default_prior, defaults, smo
     kept = chianese_mock_set(galaxies, **{**options, "noise_sigma": [50.0], "require_detection": False},
                              prior=default_prior, seed=3)
     assert (kept.snr == 0).all()
+
+
+def test_mock_sources_are_the_noiseless_truth_where_one_is_known():
+    """A galaxy with a noiseless truth is used as it is (unit peak, no denoising, no floor),
+    shrunk only when a fill fraction is given; without one, the noisy stamp is denoised."""
+    from galprior.lensing.mocks import clean_source_image, fill_stamp, mock_source
+
+    rows, cols = np.indices((32, 32))
+    truth = 3.0 * np.exp(-((rows - 15.5) ** 2 + (cols - 15.5) ** 2) / (2 * 4.0**2))
+    noisy = truth + np.random.default_rng(0).normal(0, 0.05, truth.shape)
+    np.testing.assert_allclose(mock_source(noisy, truth, None), truth / truth.max(), atol=1e-12)
+    np.testing.assert_allclose(mock_source(noisy, truth, 1 / 3), fill_stamp(truth, 1 / 3, denoise=False), atol=1e-12)
+    np.testing.assert_allclose(mock_source(noisy, None, None), clean_source_image(noisy), atol=1e-12)
+    assert mock_source(noisy, truth, None)[0, 0] < 1e-6 < clean_source_image(noisy)[:4, :4].max()

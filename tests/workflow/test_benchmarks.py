@@ -46,3 +46,23 @@ def test_bench_flowvae_seeds_runs_on_workflow_galaxies(ci_run, tmp_path):
     table = pd.read_csv(tmp_path / "flowvae_seeds.csv")
     assert list(table["seed"]) == [1, 2] and table[["rel_diff_sigma", "rel_diff_abs_g"]].notna().all().all()
     assert "rel_diff_abs_g:" in result.stdout and "over 2 seeds" in result.stdout
+
+
+def test_chianese_control_and_e0_run_on_workflow_outputs(ci_run):
+    """Issue 32's E1 control (decoder-output mocks, truth-started mode included) and E0 (the
+    fitted s against the mock recipe) on the CI preset's VAE and stores, tiny settings."""
+    results = ci_run / "results"
+    configs = [str(REPO / "config" / "config.yaml"), str(REPO / "config" / "presets" / "ci.yaml")]
+    tiny = ('{"n_restarts": 2, "n_candidates": 4, "screen_steps": 3, "n_steps_lens": 3, "n_steps_all": 3, '
+            '"lbfgs_iterations": 3}')
+    control = subprocess.run([sys.executable, str(REPO / "benchmarks" / "chianese_control.py"), "--results",
+                              str(results), "--configfile", *configs, "--n-systems", "2", "--map", tiny,
+                              "--truth-iterations", "3", "--threads", "2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert control.returncode == 0, control.stdout[-4000:]
+    assert "E1 control" in control.stdout and "within 1 %:" in control.stdout, control.stdout[-2000:]
+    e0 = subprocess.run([sys.executable, str(REPO / "benchmarks" / "chianese_e0.py"), "--results", str(results),
+                         "--configfile", *configs],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert e0.returncode == 0, e0.stdout[-4000:]
+    assert "s prior" in e0.stdout and "zoom" in e0.stdout, e0.stdout[-2000:]

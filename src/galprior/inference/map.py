@@ -88,8 +88,8 @@ class MapConfig:
     hessian_floor: float = 0.5  # eigenvalue floor of that Hessian (whitened prior curvature ~1)
     screen_steps: int = 100  # Adam steps of the screen (lens + source, z at the prior mean)
     screen_factor: int = 4  # the screen fits the image averaged over this many pixels squared
-    screen_latent: bool = False  # the screen fits z too (False: z held at the prior mean)
-    anneal: float = 1.0  # noise inflation of the screen and the start of stage 1, decaying to 1 by the end of stage 2
+    screen_latent: bool = True  # the screen fits z too (False: z held at the prior mean)
+    anneal: float = 30.0  # noise inflation of the screen and the start of stage 1, decaying to 1 by the end of stage 2
 
 
 @dataclass
@@ -136,18 +136,22 @@ def _initial_theta(posterior: FlatPosterior, n: int) -> Tensor:
 
 def _adam_stage(posterior: FlatPosterior, theta: Tensor, n_steps: int, config: MapConfig,
                 mask: Tensor | None, bar: tqdm, inflation: tuple[float, float] = (1.0, 1.0)) -> tuple[Tensor, list[Tensor]]:
-    """Adam on -log posterior summed over the batch (each element is independent); the
-    noise is inflated by a factor decaying geometrically from ``inflation[0]`` to ``inflation[1]``."""
+    """Adam on -log posterior summed over the batch (each element is independent).
+
+    The noise is inflated by a factor f decaying geometrically from ``inflation[0]`` to
+    ``inflation[1]``: the steps follow the tempered posterior, prior + likelihood / f^2
+    (the likelihood's quadratic term; its constant moves nothing), while the trace records
+    the posterior itself."""
     theta = theta.clone().requires_grad_(True)
     opt = torch.optim.Adam([theta], lr=config.lr)
     losses = []
     for step in range(n_steps):
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, n_steps, config.lr, config.lr_final)
-        factor = learning_rate(step, n_steps, *inflation)
-        tempered = posterior if factor == 1.0 else posterior._replaced(noise_sigma=posterior.noise_sigma * factor)
-        loss = -tempered.log_prob(theta, include_jacobian=config.include_jacobian)
-        (grad,) = torch.autograd.grad(loss.sum(), theta)
+        weight = learning_rate(step, n_steps, *inflation) ** -2
+        prior, likelihood = posterior.log_prob_parts(theta, include_jacobian=config.include_jacobian)
+        loss = -(prior + likelihood)
+        (grad,) = torch.autograd.grad(-(prior + weight * likelihood).sum(), theta)
         grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
         theta.grad = grad * mask if mask is not None else grad
         opt.step()
@@ -181,9 +185,9 @@ def screened_starts(posterior: FlatPosterior, n_systems: int, config: MapConfig,
     bar = bar if bar is not None else progress_bar(disable=True)
     mask = None if config.screen_latent else _latent_mask(posterior)
     theta, trace = _adam_stage(coarse, theta, config.screen_steps, config, mask, bar, (config.anneal, config.anneal))
-    tempered = coarse._replaced(noise_sigma=coarse.noise_sigma * config.anneal)
-    with torch.no_grad():
-        score = torch.nan_to_num(tempered.log_prob(theta, include_jacobian=config.include_jacobian), nan=-np.inf)
+    with torch.no_grad():  # ranked by the tempered posterior the screen climbed
+        prior, likelihood = coarse.log_prob_parts(theta, include_jacobian=config.include_jacobian)
+        score = torch.nan_to_num(prior + likelihood / config.anneal**2, nan=-np.inf)
     keep = torch.argsort(-score.reshape(n_systems, -1), dim=1)[:, :n_restarts]
     keep = (keep + per_slot * n_restarts * torch.arange(n_systems, device=keep.device)[:, None]).reshape(-1)
     return theta[keep], torch.stack(trace)[:, keep] if trace else torch.empty(0, len(keep), device=theta.device)

@@ -176,17 +176,29 @@ class FlatPosterior:
 
     def log_prob(self, theta: Tensor, include_jacobian: bool | None = None) -> Tensor:
         """Log posterior (up to a constant) of every system, shape (B,)."""
+        prior, likelihood = self.log_prob_parts(theta, include_jacobian)
+        return prior + likelihood
+
+    def log_prob_parts(self, theta: Tensor, include_jacobian: bool | None = None) -> tuple[Tensor, Tensor]:
+        """Log prior (with the log |Jacobian| where included) and log likelihood of every
+        system, each (B,): their sum is :meth:`log_prob`; a tempered posterior weighs the
+        second (:func:`galprior.inference.map.fit_map`'s ``anneal``)."""
         values, log_jac = self.constrain(theta)
         model = poutine.condition(lens_model, data=values)
         trace = poutine.trace(model).get_trace(
             self.observation, self.noise_sigma, self.simulator, self.decoder, self.latent_prior, self.priors
         )
-        total = torch.zeros(theta.shape[0], dtype=theta.dtype, device=theta.device)
+        prior = torch.zeros(theta.shape[0], dtype=theta.dtype, device=theta.device)
+        likelihood = torch.zeros_like(prior)
         for node in trace.nodes.values():
             if _is_random(node):
-                total = total + node["fn"].log_prob(node["value"]).to(theta.dtype)
+                term = node["fn"].log_prob(node["value"]).to(theta.dtype)
+                if node["is_observed"]:
+                    likelihood = likelihood + term
+                else:
+                    prior = prior + term
         use_jac = self.include_jacobian if include_jacobian is None else include_jacobian
-        return total + log_jac if use_jac else total
+        return (prior + log_jac if use_jac else prior), likelihood
 
     def model_image(self, theta: Tensor) -> Tensor:
         """Noise-free model images (B, H, W) at theta (B, D)."""
