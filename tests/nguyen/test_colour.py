@@ -147,3 +147,18 @@ def test_without_a_head_the_network_is_the_reports():
     model = DeblenderVAE(bands=3, stamp_pixels=45, latent_dim=4)
     assert model.colour is None and model.band_fractions(torch.zeros(1, 4), torch.ones(1, 3)) is None
     assert model.hyperparameters["colour_hidden"] == 0
+
+
+def test_the_head_leaves_the_reports_encoder_and_decoder_unchanged(tmp_path):
+    rng = np.random.default_rng(2)
+    noisy, clean, flux, _ = _two_colour_set(16, rng)
+    x, y = normalise(noisy, np.ones(3), 2.5), normalise(clean, np.ones(3), 2.5)
+    data = pairs(x, y, flux=flux, aperture=input_apertures(x, np.ones(3), 2.5, 5.0))
+    settings = StageSettings(epochs=1, batch_size=8, learning_rate=1e-3, patience=10, seed=0)
+    with_head, _ = train_stage1(data, data, latent_dim=4, beta=1e-3, settings=settings, checkpoint_dir=tmp_path / "a",
+                                device=CPU, progress=False, colour_weight=10.0, colour_hidden=8)
+    without, _ = train_stage1(data, data, latent_dim=4, beta=1e-3, settings=settings, checkpoint_dir=tmp_path / "b",
+                              device=CPU, progress=False)
+    for part in ("encoder", "decoder"):
+        for a, b in zip(getattr(with_head, part).parameters(), getattr(without, part).parameters()):
+            torch.testing.assert_close(a, b)

@@ -72,11 +72,13 @@ def pairs(x: np.ndarray, y: np.ndarray, **colour: np.ndarray) -> EntryView:
 def vae_loss(model: DeblenderVAE, recon: Tensor, batch: dict[str, Tensor], mu: Tensor, log_var: Tensor,
              beta: float, colour_weight: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Eq. 6 per image, plus ``colour_weight`` × the colour loss when the model has a head
-    (zero otherwise); returns (loss, mse, kl, colour)."""
+    (zero otherwise); returns (loss, mse, kl, colour). The colour loss trains the head only
+    (μ is detached), so the encoder and decoder are those eq. 6 alone would give."""
     loss, mse, kl = beta_vae_loss(recon, batch["y"], mu, log_var, beta)
     if model.colour is None or colour_weight <= 0:
         return loss, mse, kl, torch.zeros_like(mse)
-    colour = colour_loss(model.colour(mu, batch["aperture"]), batch["flux"])
+    # the head reads μ without sending gradients back: the encoder and decoder train on eq. 6 alone
+    colour = colour_loss(model.colour(mu.detach(), batch["aperture"]), batch["flux"])
     return loss + colour_weight * colour, mse, kl, colour
 
 
@@ -175,8 +177,8 @@ def train_stage2(
     colour_weight: float = 0.0,
 ) -> tuple[DeblenderVAE, list[dict[str, float]]]:
     """Training 2: a new encoder on noisy blends ``x`` → clean centre galaxies ``y``; decoder
-    (and the colour head of training 1, if any) frozen; the colour loss, when
-    ``colour_weight > 0``, trains the new encoder to feed the frozen head."""
+    (and the colour head of training 1, if any) frozen; the colour loss is only monitored
+    (``val_colour``: the frozen head on the new encoder's μ)."""
     torch.manual_seed(settings.seed)
     model = DeblenderVAE(**vae1.hyperparameters)
     model.decoder.load_state_dict(vae1.decoder.state_dict())
