@@ -161,10 +161,8 @@ class DeblenderVAE(nn.Module):
             self.decoder.deconv[-1].bias.fill_(float(torch.logit(torch.tensor(p))))
 
     def freeze_decoder(self) -> None:
-        """Training 2: keep the decoder of training 1 fixed (and its colour head)."""
+        """Training 2: keep the decoder of training 1 fixed (a colour head stays trainable)."""
         for p in self.decoder.parameters():
-            p.requires_grad_(False)
-        for p in (self.colour.parameters() if self.colour is not None else ()):
             p.requires_grad_(False)
 
 

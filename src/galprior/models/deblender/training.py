@@ -177,8 +177,9 @@ def train_stage2(
     colour_weight: float = 0.0,
 ) -> tuple[DeblenderVAE, list[dict[str, float]]]:
     """Training 2: a new encoder on noisy blends ``x`` → clean centre galaxies ``y``; decoder
-    (and the colour head of training 1, if any) frozen; the colour loss is only monitored
-    (``val_colour``: the frozen head on the new encoder's μ)."""
+    frozen. A colour head starts from training 1's and is fitted again on the blends (its
+    correction reads the new encoder's μ, and neighbours now share the aperture); the
+    colour loss trains the head only."""
     torch.manual_seed(settings.seed)
     model = DeblenderVAE(**vae1.hyperparameters)
     model.decoder.load_state_dict(vae1.decoder.state_dict())
@@ -186,7 +187,8 @@ def train_stage2(
         model.colour.load_state_dict(vae1.colour.state_dict())
     model.freeze_decoder()
     model.to(device)
-    run = _run(model, model.encoder.parameters(), settings, {"stage": 2, "beta": beta, "colour_weight": colour_weight})
+    trained = list(model.encoder.parameters()) + (list(model.colour.parameters()) if model.colour is not None else [])
+    run = _run(model, trained, settings, {"stage": 2, "beta": beta, "colour_weight": colour_weight})
     train_stream, val_stream = _streams(train_data, val_data, settings, device)
     history = train(run, lambda r: _vae_epoch(r, train_stream, val_stream, beta, colour_weight), epochs=settings.epochs,
                     checkpoint_dir=checkpoint_dir, monitor="score", progress=progress, desc="training 2")
