@@ -164,3 +164,17 @@ def test_the_head_leaves_the_reports_encoder_and_decoder_unchanged(tmp_path):
     for part in ("encoder", "decoder"):
         for a, b in zip(getattr(with_head, part).parameters(), getattr(without, part).parameters()):
             torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("pixels,radius", [(45, 5.0), (44, 4.5), (20, 3.0)])
+def test_input_apertures_equal_the_aperture_of_the_whole_denormalised_stamp(pixels, radius):
+    from galprior.data.normalisation import denormalise
+    from galprior.metrics.deblending import aperture_fluxes
+
+    x = np.random.default_rng(0).uniform(0, 0.9, (3, 2, pixels, pixels)).astype(np.float32)
+    scale = np.array([2.0, 3.0])
+    np.testing.assert_allclose(input_apertures(x, scale, 2.5, radius),
+                               aperture_fluxes(denormalise(x, scale, 2.5), radius), rtol=1e-5)
+    disc = np.zeros((1, 1, 45, 45))
+    disc[..., 22, 22], disc[..., 22, 27], disc[..., 22, 28] = 1.0, 10.0, 100.0  # centre, r = 5 (in), r = 6 (out)
+    assert aperture_fluxes(disc, 5.0)[0, 0] == pytest.approx(11.0)

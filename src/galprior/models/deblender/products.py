@@ -81,8 +81,15 @@ def blend_view(blends: BlendSet | StoreReader, inputs: str, target: str | None =
 
 def input_apertures(x: np.ndarray, scale: np.ndarray, beta: float, radius: float) -> np.ndarray:
     """Central-aperture band fluxes (electrons, ``(N, B)``) of normalised network inputs
-    ``x``, through the inverse of eq. 9: what the colour head starts from."""
-    return aperture_fluxes(denormalise(x, scale, beta), radius).astype(np.float32)
+    ``x``, through the inverse of eq. 9: what the colour head starts from (only the
+    aperture's bounding box is denormalised)."""
+    h, w = x.shape[-2:]
+    r = int(np.ceil(radius))
+    rows = slice(max((h - 1) // 2 - r, 0), min((h - 1) // 2 + r + 1 + (h + 1) % 2, h))
+    cols = slice(max((w - 1) // 2 - r, 0), min((w - 1) // 2 + r + 1 + (w + 1) % 2, w))
+    box = x[..., rows, cols]
+    # the box keeps the centre ((H-1)/2, (W-1)/2) at the centre of the crop
+    return aperture_fluxes(denormalise(box, scale, beta), radius).astype(np.float32)
 
 
 def _array(blends: BlendSet | StoreReader, name: str) -> np.ndarray:
