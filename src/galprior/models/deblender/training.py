@@ -104,7 +104,8 @@ def _vae_epoch(run: TrainingRun, train_data: MinibatchStream, val_data: Minibatc
         run.optimizer.step()
         total += loss.detach().sum().item()
     val = evaluate_vae(model, val_data, beta, colour_weight)
-    return {"train_loss": total / train_data.n_entries, **val, "score": -val["val_loss"]}
+    # best epoch and early stopping by eq. 6 alone: the colour head does not choose the networks
+    return {"train_loss": total / train_data.n_entries, **val, "score": -(val["val_mse"] + beta * val["val_kl"])}
 
 
 @torch.no_grad()
