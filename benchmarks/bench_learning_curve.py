@@ -71,8 +71,9 @@ def train_size(nguyen: dict, train: BlendSet, val: BlendSet, out: Path) -> dict[
     dirs = {stage: out / stage for stage in ("t1", "t2")}
     for stage in ("t1", "t2"):
         if not (dirs[stage] / "weights.pt").exists():
-            train_vae_stage(stage, train, val, nguyen, SEED + (21 if stage == "t1" else 22), out / f"checkpoint_{stage}",
-                            dirs[stage], torch.device("cpu"), vae1_dir=dirs["t1"])
+            history = train_vae_stage(stage, train, val, nguyen, SEED + (21 if stage == "t1" else 22), out / f"checkpoint_{stage}",
+                                      dirs[stage], torch.device("cpu"), vae1_dir=dirs["t1"])
+            history.to_csv(dirs[stage] / "history.csv", index=False)
     return dirs
 
 
