@@ -20,7 +20,8 @@ regressor and the flow read their latents from memory the same way. With a colou
 also hold ``flux``, the target's band fluxes, and ``aperture``, the input's central
 aperture fluxes (physical units), and the stages add
 ``colour_weight`` × :func:`~galprior.models.deblender.network.colour_loss` of the head's
-output for μ to eq. 6. The shuffle is
+output to eq. 6; it trains the head only (μ detached), and the best epoch is chosen by
+eq. 6 alone, so the encoder and decoder are the report's. The shuffle is
 seeded by ``seed`` and the epoch; the reparameterisation noise comes from one
 ``torch.Generator`` seeded from ``seed``. Validation losses use ``z = μ`` so that epochs
 are compared without Monte-Carlo noise.
