@@ -63,13 +63,18 @@ def test_catalogue_ellipticity_matches_moments_of_the_unconvolved_galaxy():
     np.testing.assert_allclose(np.hypot(*expected), (1 - 0.25) / (1 + 0.25))
 
 
-def _evaluation(e_true, e_t2, e_reg):
+def _evaluation(e_true, e_t2, e_reg, flux_true=None, flux_t1=None, flux_t2=None):
     n = len(e_true)
     img = np.zeros((1, 6, 4, 4), np.float32)
     f = lambda v: np.full(n, v, np.float32)  # noqa: E731
+    sed = np.tile(np.array([0.02, 0.12, 0.3, 0.26, 0.19, 0.11], np.float32), (n, 1))
+    flux_true = sed if flux_true is None else flux_true
     return DeblendEvaluation(
         e_true=e_true, e_recon_t1=e_t2, e_recon_t2=e_t2, e_regressor=e_reg, e_flow_map=e_t2, e_flow_sample=e_t2,
         ssim_t1=f(0.5), ssim_t2=f(0.9), cosine_t1=f(0.95), cosine_t2=f(0.99), n_sources=np.ones(n, np.int16),
+        flux_true=flux_true, flux_recon_t1=flux_true if flux_t1 is None else flux_t1,
+        flux_recon_t2=flux_true if flux_t2 is None else flux_t2, e_true_hsm=e_true, e_recon_t2_bgsub=e_t2,
+        e_recon_t2_hsm=e_t2,
         example_input=img, example_truth=img, example_recon_t1=img, example_recon_t2=img,
         attrs=dict(survey="lsst", data="simulated", network_bands=list("ugrizy"), survey_bands=list("ugrizy"),
                    ellipticity_band="r", band_scale=[1.0] * 6, normalisation_beta=2.5, model_survey="lsst", u_band="zeros"))
@@ -87,6 +92,20 @@ def test_metrics_table():
     assert t2["roundness_reconstruction"] == pytest.approx(0.5, rel=1e-5)
     assert np.isnan(table.iloc[0]["e_rmse_regressor"])
     assert roundness_ratio(e_true, e_true) == 1.0 and ellipticity_rmse(e_true, e_true) == 0.0
+
+
+def test_metrics_table_colour_columns():
+    e_true = np.array([[0.3, 0.0], [0.0, -0.4], [0.2, 0.2]], np.float32)
+    flux_true = np.array([[1, 2, 4, 4, 3, 2], [1, 4, 4, 3, 2, 1], [1, 1, 2, 4, 4, 4]], np.float32)
+    flux_t2 = flux_true * np.array([1, 2, 1, 1, 1, 1], np.float32)  # g twice too bright: g-r 0.753 mag too blue
+    flux_t1 = np.tile(flux_true.mean(axis=0), (3, 1))  # one colour for every galaxy
+    table = deblending_metrics({"lsst": _evaluation(e_true, 0.5 * e_true, e_true, flux_true, flux_t1, flux_t2)})
+    t1, t2 = table.iloc[0], table.iloc[1]
+    assert t2["colour_gr_abs_median"] == pytest.approx(2.5 * np.log10(2.0), rel=1e-5)
+    assert t2["colour_ri_abs_median"] == pytest.approx(0.0, abs=1e-6)
+    assert t2["band_fraction_r_across_median"] > 0.9 and np.isnan(t1["band_fraction_r_across_median"])
+    assert t2["roundness_reconstruction_hsm"] == pytest.approx(0.5, rel=1e-5) and t2["hsm_failures"] == 0
+    assert np.isnan(t1["roundness_reconstruction_hsm"])
 
 
 def test_figures_draw_from_an_evaluation(tmp_path):

@@ -16,6 +16,7 @@ SETTINGS: tuple[PaperSetting, ...] = (
     # networks (sec. 3.2, Figs. 9-10)
     PaperSetting("galprior.models.deblender.network:ENCODER_FILTERS", (32, 64, 128, 256), "sec. 3.2"),
     PaperSetting("nguyen.vae.beta", 1.0e-3, "sec. 4.1 (beta ~ 1e-3)"),
+    PaperSetting("nguyen.vae.colour_head.weight", 0.0, "eqs. 3 and 6 (pixel MSE + beta KL, no colour term)"),
     # training (sec. 3.2)
     PaperSetting("nguyen.training.learning_rate", 1.0e-4, "sec. 3.2 (Adam, 1e-4)"),
     PaperSetting("nguyen.training.epochs", {"t1": 40, "t2": 40, "t3": 40}, "sec. 3.2 ('about 40 epochs')",

@@ -63,13 +63,18 @@ class DeblendEvaluation(Store):
 
     Per galaxy: truth and estimated (e1, e2) (reconstruction after training 1 and 2, the
     regressor, and decoding the flow-prior MAP and a flow-posterior draw), SSIM and cosine
-    similarity against the noiseless truth (NaN for real data, which has none). Images
-    are kept for the first ``M`` galaxies only (figures).
+    similarity against the noiseless truth (NaN for real data, which has none); band
+    fluxes of the truth and of the reconstructions (colour, issue 33); the training-2
+    ellipticity also measured with the reconstruction's background subtracted and with
+    GalSim's HSM (the truth's too). Images are kept for the first ``M`` galaxies only
+    (figures).
     """
 
     LAYOUT: ClassVar[str] = "deblend_evaluation"
+    LAYOUT_VERSION: ClassVar[int] = 2  # 2: band fluxes, HSM and background-subtracted ellipticities
     ENTRY_AXIS: ClassVar[str] = "N"
-    NAN_ALLOWED: ClassVar[tuple[str, ...]] = ("ssim_t1", "ssim_t2", "cosine_t1", "cosine_t2", "example_truth")
+    NAN_ALLOWED: ClassVar[tuple[str, ...]] = ("ssim_t1", "ssim_t2", "cosine_t1", "cosine_t2", "example_truth",
+                                               "flux_true", "e_true_hsm", "e_recon_t2_hsm")
     SPEC: ClassVar[tuple[ArraySpec, ...]] = (
         ArraySpec("e_true", ("N", "2"), "float32", "1", "true (e1, e2): moments of the clean galaxy, or the catalogue's for real data"),
         ArraySpec("e_recon_t1", ("N", "2"), "float32", "1", "moment (e1, e2) of the training-1 reconstruction"),
@@ -82,6 +87,12 @@ class DeblendEvaluation(Store):
         ArraySpec("cosine_t1", ("N",), "float32", "1", "cosine similarity, training 1"),
         ArraySpec("cosine_t2", ("N",), "float32", "1", "cosine similarity, training 2"),
         ArraySpec("n_sources", ("N",), "int16", "1", "galaxies in the blend (0 when unknown)"),
+        ArraySpec("flux_true", ("N", "B"), "float32", "electron", "band fluxes of the noiseless truth per network channel (NaN for real data)"),
+        ArraySpec("flux_recon_t1", ("N", "B"), "float32", "electron", "band fluxes of the training-1 reconstruction, denormalised (inverse eq. 9), background subtracted"),
+        ArraySpec("flux_recon_t2", ("N", "B"), "float32", "electron", "band fluxes of the training-2 reconstruction, as flux_recon_t1"),
+        ArraySpec("e_true_hsm", ("N", "2"), "float32", "1", "HSM adaptive-moment (e1, e2) of the noiseless truth, distortion (NaN: failed, or real data)"),
+        ArraySpec("e_recon_t2_bgsub", ("N", "2"), "float32", "1", "W = 1 moment (e1, e2) of the training-2 reconstruction less its background"),
+        ArraySpec("e_recon_t2_hsm", ("N", "2"), "float32", "1", "HSM adaptive-moment (e1, e2) of the training-2 reconstruction less its background (NaN: failed)"),
         ArraySpec("example_input", ("M", "B", "H", "W"), "float32", "normalised", "network input (noisy blend), eq. 9 units"),
         ArraySpec("example_truth", ("M", "B", "H", "W"), "float32", "normalised", "noiseless truth, eq. 9 units (NaN for real data)"),
         ArraySpec("example_recon_t1", ("M", "B", "H", "W"), "float32", "normalised", "training-1 reconstruction"),
@@ -103,6 +114,12 @@ class DeblendEvaluation(Store):
     cosine_t1: np.ndarray
     cosine_t2: np.ndarray
     n_sources: np.ndarray
+    flux_true: np.ndarray
+    flux_recon_t1: np.ndarray
+    flux_recon_t2: np.ndarray
+    e_true_hsm: np.ndarray
+    e_recon_t2_bgsub: np.ndarray
+    e_recon_t2_hsm: np.ndarray
     example_input: np.ndarray
     example_truth: np.ndarray
     example_recon_t1: np.ndarray

@@ -1,6 +1,7 @@
 """Applying the trained deblender: reconstructions, ellipticities, flow-prior latents.
 
 - :func:`reconstruct`: decode ``z = μ`` of an encoder (training 1 or 2) for normalised inputs.
+- :func:`band_fractions`: the colour head's band-flux shares (beyond the report).
 - :func:`reconstruction_ellipticity`: denormalise (exact inverse of eq. 9), take the
   ``ellipticity_band`` and measure eqs. 12-13, as the labels were measured.
 - Beyond the report, two ways to use the latent flow (fitted to the training-1 latent
@@ -52,6 +53,17 @@ def reconstruct(model: DeblenderVAE, images: np.ndarray, batch_size: int, device
         mus.append(mu.cpu().numpy())
         log_vars.append(log_var.cpu().numpy())
     return np.concatenate(recons), np.concatenate(mus), np.concatenate(log_vars)
+
+
+@torch.no_grad()
+def band_fractions(model: DeblenderVAE, mu: np.ndarray, aperture: np.ndarray, device: torch.device) -> np.ndarray | None:
+    """The colour head's band-flux fractions ``F_b / Σ F`` for latent means ``mu`` and the
+    inputs' aperture fluxes ``aperture`` (None without a head)."""
+    if model.colour is None:
+        return None
+    model.eval().to(device)
+    as_tensor = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32, device=device)  # noqa: E731
+    return model.band_fractions(as_tensor(mu), as_tensor(aperture)).cpu().numpy()
 
 
 @torch.no_grad()

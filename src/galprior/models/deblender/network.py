@@ -11,6 +11,19 @@
   value) and the layout above, and start the output bias at the mean target pixel
   (:meth:`DeblenderVAE.init_output_bias`). Training 2 swaps in a fresh encoder and freezes the
   decoder; the same class holds the result.
+- :class:`ColourHead` (beyond the report, issue 33; ``nguyen.vae.colour_head``): an MLP
+  from μ to the galaxy's band-flux fractions, trained with :func:`colour_loss` beside
+  eq. 6. The report states eq. 9, the sigmoid output and the loss of eq. 6 and is silent
+  on colour. Measured: with eq. 9's ``tanh`` a bright galaxy's core is ``1 - 1e-5`` in
+  every band, so its band fluxes live where the sigmoid output and the pixel MSE cannot
+  resolve them, and the decoder gives every galaxy the same colour (the latent holds
+  almost none: a ridge fit of μ to g - r leaves 0.30-0.34 mag against 0.35 for the median
+  colour). The head therefore starts from the input's aperture colour. We keep the
+  report's decoder and give the physical reconstruction its colour from the head
+  (:func:`galprior.models.deblender.products.physical_images`). The head reads μ
+  without sending gradients back, so the encoder and decoder train on eq. 6 alone and are
+  the report's networks with or without it (a head whose loss also trained the encoder
+  lowered the training-2 SSIM by 0.004); the paper preset has no head (``weight: 0``).
 - :class:`EllipticityRegressor` (family ``nguyen_regressor``): dense 128, 64, 32 with
   PReLU and dropout after each, a dense layer to 2 and tanh (Fig. 10); input μ.
 - :class:`LatentFlow` (family ``nguyen_latent_flow``): beyond the report (its sec. 5 asks
@@ -20,6 +33,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -81,15 +95,45 @@ class Decoder(nn.Module):
         return F.interpolate(out, size=(self.stamp_pixels, self.stamp_pixels), mode="bilinear", align_corners=False)
 
 
+class ColourHead(nn.Module):
+    """Log band-flux shares ``log(F_b / Σ F)`` of the centre galaxy from μ and the input's
+    aperture colour.
+
+    Starts from the log shares of the input's central-aperture fluxes (``aperture``,
+    physical units, :func:`galprior.metrics.deblending.aperture_fluxes`), which a neighbour
+    inside the aperture contaminates, and adds a correction from μ and those shares
+    (dense ``hidden``, PReLU, dense; the last layer starts at zero, so the head starts as
+    plain aperture photometry), then renormalises (log-softmax).
+    """
+
+    def __init__(self, latent_dim: int, bands: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(latent_dim + bands, hidden), nn.PReLU(), nn.Linear(hidden, bands))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, mu: Tensor, aperture: Tensor) -> Tensor:
+        start = log_shares(aperture)
+        return torch.log_softmax(start + self.net(torch.cat([mu, start], dim=-1)), dim=-1)
+
+
 @register_model("nguyen_vae")
 class DeblenderVAE(nn.Module):
-    """β-VAE of Nguyen 2025 (eqs. 4-6): images in normalised units (eq. 9)."""
+    """β-VAE of Nguyen 2025 (eqs. 4-6): images in normalised units (eq. 9); with
+    ``colour_hidden > 0`` also a :class:`ColourHead` (beyond the report)."""
 
-    def __init__(self, bands: int, stamp_pixels: int, latent_dim: int):
+    def __init__(self, bands: int, stamp_pixels: int, latent_dim: int, colour_hidden: int = 0):
         super().__init__()
-        self.hyperparameters: dict[str, Any] = {"bands": bands, "stamp_pixels": stamp_pixels, "latent_dim": latent_dim}
+        self.hyperparameters: dict[str, Any] = {"bands": bands, "stamp_pixels": stamp_pixels, "latent_dim": latent_dim,
+                                                "colour_hidden": colour_hidden}
         self.encoder = Encoder(bands, stamp_pixels, latent_dim)
         self.decoder = Decoder(bands, stamp_pixels, latent_dim)
+        self.colour = ColourHead(latent_dim, bands, colour_hidden) if colour_hidden > 0 else None
+
+    def band_fractions(self, mu: Tensor, aperture: Tensor) -> Tensor | None:
+        """The colour head's ``F_b / Σ F`` for latents ``mu`` and the inputs' aperture
+        fluxes ``aperture`` (None without a head)."""
+        return None if self.colour is None else self.colour(mu, aperture).exp()
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """μ and log σ² of ``q(z | x)``."""
@@ -117,7 +161,7 @@ class DeblenderVAE(nn.Module):
             self.decoder.deconv[-1].bias.fill_(float(torch.logit(torch.tensor(p))))
 
     def freeze_decoder(self) -> None:
-        """Training 2: keep the decoder of training 1 fixed."""
+        """Training 2: keep the decoder of training 1 fixed (a colour head stays trainable)."""
         for p in self.decoder.parameters():
             p.requires_grad_(False)
 
@@ -132,6 +176,26 @@ def beta_vae_loss(recon: Tensor, target: Tensor, mu: Tensor, log_var: Tensor, be
     mse = (recon - target).pow(2).flatten(1).sum(dim=1)
     kl = kl_divergence(mu, log_var)
     return mse + beta * kl, mse, kl
+
+
+MAG_PER_NAT = 2.5 / math.log(10.0)
+
+
+def log_shares(fluxes: Tensor, floor: float = 1e-4) -> Tensor:
+    """``log(F_b / Σ F)`` of band fluxes ``(N, B)`` (negative fluxes count as 0; shares floored at ``floor``)."""
+    flux = fluxes.clamp_min(0.0)
+    return (flux / flux.sum(dim=-1, keepdim=True).clamp_min(1e-30)).clamp_min(floor).log()
+
+
+def colour_loss(log_fractions: Tensor, true_fluxes: Tensor, floor: float = 1e-4) -> Tensor:
+    """Beyond the report: ``Σ_b (Δ m_b)²`` per image, mag², with ``Δ m_b = -2.5 log10(f̂_b / f_b)``
+    the error of the band's share ``f_b = F_b / Σ F`` of the flux (``true_fluxes``: ``(N, B)``
+    band fluxes of the noiseless target in physical units; shares floored at ``floor``).
+
+    Every colour ``m_a - m_b`` is a difference of two of these, so the loss bounds the
+    colour errors; a band with no light (an empty u channel) has no effect beyond its floor.
+    """
+    return (MAG_PER_NAT * (log_fractions - log_shares(true_fluxes, floor))).pow(2).sum(dim=-1)
 
 
 @register_model("nguyen_regressor")

@@ -20,7 +20,10 @@ import torch
 from galprior.data.normalisation import (
     channel_scale, mean_band_maxima, network_bands, network_images, normalise, to_network_bands,
 )
-from galprior.metrics.deblending import cosine_similarity, ssim
+from galprior.data.normalisation import denormalise
+from galprior.metrics.deblending import (
+    aperture_fluxes, band_fluxes, cosine_similarity, hsm_ellipticity, moment_ellipticity, ssim, subtract_background,
+)
 from galprior.models.batches import ArraySource, EntryView
 from galprior.models.deblender import evaluation as ev
 from galprior.models.deblender.training import (
@@ -44,10 +47,13 @@ def stage_settings(training: dict, stage: str, seed: int) -> StageSettings:
 
 
 def blend_view(blends: BlendSet | StoreReader, inputs: str, target: str | None = None,
-               model_survey: str | None = None, u_band: str = "zeros") -> EntryView:
+               model_survey: str | None = None, u_band: str = "zeros", aperture_radius: float | None = None) -> EntryView:
     """Batches ``x`` (the ``inputs`` images) and ``y`` (the ``target`` images, if any) of a
     blend set, normalised per batch (eq. 9, float32, the store's constants) on the
-    channels of a ``model_survey`` network (default: the blends' own survey).
+    channels of a ``model_survey`` network (default: the blends' own survey); with a
+    target also ``flux``, its band fluxes in electrons before eq. 9 (for a colour head;
+    0 for an empty u channel); with ``aperture_radius`` also ``aperture``
+    (:func:`input_apertures`).
 
     ``blends``: a store opened lazily (only the two arrays are read, chunk by chunk) or a
     :class:`~galprior.store.BlendSet` in memory.
@@ -58,13 +64,32 @@ def blend_view(blends: BlendSet | StoreReader, inputs: str, target: str | None =
     names = (inputs,) if target is None else (inputs, target)
     source = blends if isinstance(blends, StoreReader) else ArraySource({n: getattr(blends, n) for n in names})
 
+    scale = channel_scale(attrs, model_survey, u_band)
+
     def to_network(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = {"index": batch["index"], "x": network_images(batch[inputs], attrs, model_survey, u_band)}
+        if aperture_radius is not None:
+            out["aperture"] = input_apertures(out["x"], scale, attrs["normalisation_beta"], aperture_radius)
         if target is not None:
             out["y"] = network_images(batch[target], attrs, model_survey, u_band)
+            flux = band_fluxes(batch[target]).astype(np.float32)
+            out["flux"] = flux if attrs["survey"] == model_survey else to_network_bands(flux[..., None, None], "des", u_band)[..., 0, 0]
         return out
 
     return EntryView(source, names, to_network)
+
+
+def input_apertures(x: np.ndarray, scale: np.ndarray, beta: float, radius: float) -> np.ndarray:
+    """Central-aperture band fluxes (electrons, ``(N, B)``) of normalised network inputs
+    ``x``, through the inverse of eq. 9: what the colour head starts from (only the
+    aperture's bounding box is denormalised)."""
+    h, w = x.shape[-2:]
+    r = int(np.ceil(radius))
+    rows = slice(max((h - 1) // 2 - r, 0), min((h - 1) // 2 + r + 1 + (h + 1) % 2, h))
+    cols = slice(max((w - 1) // 2 - r, 0), min((w - 1) // 2 + r + 1 + (w + 1) % 2, w))
+    box = x[..., rows, cols]
+    # the box keeps the centre ((H-1)/2, (W-1)/2) at the centre of the crop
+    return aperture_fluxes(denormalise(box, scale, beta), radius).astype(np.float32)
 
 
 def _array(blends: BlendSet | StoreReader, name: str) -> np.ndarray:
@@ -79,16 +104,19 @@ def train_vae_stage(stage: str, train: BlendSet | StoreReader, val: BlendSet | S
     u_band = nguyen["des"]["u_band"]
     settings = stage_settings(nguyen["training"], stage, seed)
     beta = nguyen["vae"]["beta"]
+    colour = nguyen["vae"]["colour_head"]
+    radius = colour["aperture_radius"] if colour["weight"] > 0 else None
     if stage == "t1":
-        model, history = train_stage1(blend_view(train, "isolated", "clean", u_band=u_band),
-                                      blend_view(val, "isolated", "clean", u_band=u_band),
+        model, history = train_stage1(blend_view(train, "isolated", "clean", u_band=u_band, aperture_radius=radius),
+                                      blend_view(val, "isolated", "clean", u_band=u_band, aperture_radius=radius),
                                       latent_dim=nguyen["vae"]["latent_dim"], beta=beta,
-                                      settings=settings, checkpoint_dir=checkpoint_dir, device=device)
+                                      settings=settings, checkpoint_dir=checkpoint_dir, device=device,
+                                      colour_weight=colour["weight"], colour_hidden=colour["hidden"])
     elif stage == "t2":
         vae1 = load_model(vae1_dir, family="nguyen_vae")
-        model, history = train_stage2(vae1, blend_view(train, "blend", "clean", u_band=u_band),
-                                      blend_view(val, "blend", "clean", u_band=u_band), beta=beta, settings=settings,
-                                      checkpoint_dir=checkpoint_dir, device=device)
+        model, history = train_stage2(vae1, blend_view(train, "blend", "clean", u_band=u_band, aperture_radius=radius),
+                                      blend_view(val, "blend", "clean", u_band=u_band, aperture_radius=radius), beta=beta, settings=settings,
+                                      checkpoint_dir=checkpoint_dir, device=device, colour_weight=colour["weight"])
     else:
         raise ValueError(f"VAE stage must be 't1' or 't2', got {stage!r}")
     save_model(model.cpu(), model_dir)
@@ -142,7 +170,10 @@ def apply_deblender(view: EntryView, e_true: np.ndarray, n_sources: np.ndarray, 
 
     The images are streamed in order, ``nguyen.training.batch_size`` at a time: per
     batch the reconstructions of trainings 1 and 2, their ellipticities, SSIM and cosine
-    similarity, and the encoder's μ and log σ² (kept: ``N x latent_dim``); the first
+    similarity, their band fluxes (denormalised, background subtracted:
+    :func:`physical_images`) and the truth's, the training-2 ellipticity also with the
+    background subtracted and by HSM (and the truth's by HSM), and the encoder's μ and
+    log σ² (kept: ``N x latent_dim``); the first
     ``n_examples`` images are kept for the figures. The flow-prior MAP and draws work on
     the latents in groups of ``LATENT_GROUP`` galaxies, decoded and measured per batch.
 
@@ -167,19 +198,31 @@ def apply_deblender(view: EntryView, e_true: np.ndarray, n_sources: np.ndarray, 
         return ev.reconstruction_ellipticity(recon, scale, beta, channel).astype(np.float32)
 
     columns: dict[str, list[np.ndarray]] = {k: [] for k in ("e_recon_t1", "e_recon_t2", "ssim_t1", "ssim_t2",
-                                                            "cosine_t1", "cosine_t2", "mu2", "lv2")}
+                                                            "cosine_t1", "cosine_t2", "mu2", "lv2", "flux_true",
+                                                            "flux_recon_t1", "flux_recon_t2", "e_true_hsm",
+                                                            "e_recon_t2_bgsub", "e_recon_t2_hsm")}
     examples: dict[str, list[np.ndarray]] = {k: [] for k in ("input", "truth", "recon_t1", "recon_t2")}
     kept = 0
     for batch in view.stream(batch_size):
         x = batch["x"].numpy()
-        recon1, _, _ = ev.reconstruct(vae1, x, batch_size, device)
+        recon1, mu1, _ = ev.reconstruct(vae1, x, batch_size, device)
         recon2, mu2, lv2 = ev.reconstruct(vae2, x, batch_size, device)
         columns["e_recon_t1"].append(e_of(recon1))
         columns["e_recon_t2"].append(e_of(recon2))
         columns["mu2"].append(mu2)
         columns["lv2"].append(lv2)
+        aperture = input_apertures(x, scale, beta, nguyen["vae"]["colour_head"]["aperture_radius"])
+        physical1 = physical_images(recon1, scale, beta, ev.band_fractions(vae1, mu1, aperture, device))
+        physical2 = physical_images(recon2, scale, beta, ev.band_fractions(vae2, mu2, aperture, device))
+        columns["flux_recon_t1"].append(band_fluxes(physical1).astype(np.float32))
+        columns["flux_recon_t2"].append(band_fluxes(physical2).astype(np.float32))
+        columns["e_recon_t2_bgsub"].append(moment_ellipticity(physical2[:, channel]).astype(np.float32))
+        columns["e_recon_t2_hsm"].append(hsm_ellipticity(physical2[:, channel]).astype(np.float32))
         if has_truth:
             truth = batch["y"].numpy()
+            truth_physical = denormalise(truth, scale, beta)
+            columns["flux_true"].append(band_fluxes(truth_physical).astype(np.float32))
+            columns["e_true_hsm"].append(hsm_ellipticity(truth_physical[:, channel]).astype(np.float32))
             for key, recon in (("t1", recon1), ("t2", recon2)):
                 columns[f"ssim_{key}"].append(ssim(recon[:, present], truth[:, present], data_range=1.0).astype(np.float32))
                 columns[f"cosine_{key}"].append(cosine_similarity(recon[:, present], truth[:, present]).astype(np.float32))
@@ -207,6 +250,8 @@ def apply_deblender(view: EntryView, e_true: np.ndarray, n_sources: np.ndarray, 
     if not has_truth:
         nan = np.full(n, np.nan, dtype=np.float32)
         columns.update({key: [nan] for key in ("ssim_t1", "ssim_t2", "cosine_t1", "cosine_t2")})
+        columns["flux_true"] = [np.full((n, len(scale)), np.nan, dtype=np.float32)]
+        columns["e_true_hsm"] = [np.full((n, 2), np.nan, dtype=np.float32)]
     return DeblendEvaluation(
         e_true=np.asarray(e_true, dtype=np.float32),
         **{key: np.concatenate(values) for key, values in columns.items()},
@@ -218,6 +263,25 @@ def apply_deblender(view: EntryView, e_true: np.ndarray, n_sources: np.ndarray, 
                "normalisation_beta": beta, "model_survey": model_survey, "u_band": nguyen["des"]["u_band"],
                "ellipticity_band": band},
     )
+
+
+def physical_images(recon: np.ndarray, scale: np.ndarray, beta: float, fractions: np.ndarray | None = None) -> np.ndarray:
+    """Reconstructions (eq. 9 units, ``(N, B, H, W)``) in electrons: the inverse of eq. 9
+    (:func:`~galprior.data.normalisation.denormalise`) less each band's pedestal
+    (:func:`~galprior.metrics.deblending.subtract_background`: the sigmoid never outputs 0).
+
+    With ``fractions`` (``(N, B)``, a colour head's ``F_b / Σ F``: beyond the report) each
+    band is rescaled so that the band fluxes are ``Σ F × fractions``: the decoder gives the
+    shapes and the total flux, the head the colour. A band with no positive flux is left
+    as it is. Shapes (moments, HSM) do not change.
+    """
+    physical = subtract_background(denormalise(recon, scale, beta))
+    if fractions is None:
+        return physical
+    flux = band_fluxes(physical)
+    target = flux.sum(axis=-1, keepdims=True) * np.asarray(fractions, dtype=np.float64)
+    factor = np.where(flux > 0, target / np.where(flux > 0, flux, 1.0), 1.0)
+    return physical * factor[..., None, None]
 
 
 def _decoded_ellipticity(model, z: np.ndarray, batch_size: int, device: torch.device, e_of) -> np.ndarray:

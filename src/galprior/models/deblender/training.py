@@ -15,7 +15,13 @@ configured learning rate (the report: 1e-4, about 40 epochs). The data come as
 VAE stages read an :class:`~galprior.models.batches.EntryView` (a blend store opened
 lazily, normalised per batch: :func:`galprior.models.deblender.products.blend_view`; or
 arrays, :func:`pairs`), so memory holds a shuffle buffer, not the 180,000 blends; the
-regressor and the flow read their latents from memory the same way. The shuffle is
+regressor and the flow read their latents from memory the same way. With a colour head
+(beyond the report, :class:`~galprior.models.deblender.network.ColourHead`) the batches
+also hold ``flux``, the target's band fluxes, and ``aperture``, the input's central
+aperture fluxes (physical units), and the stages add
+``colour_weight`` × :func:`~galprior.models.deblender.network.colour_loss` of the head's
+output to eq. 6; it trains the head only (μ detached), and the best epoch is chosen by
+eq. 6 alone, so the encoder and decoder are the report's. The shuffle is
 seeded by ``seed`` and the epoch; the reparameterisation noise comes from one
 ``torch.Generator`` seeded from ``seed``. Validation losses use ``z = μ`` so that epochs
 are compared without Monte-Carlo noise.
@@ -32,12 +38,12 @@ import torch
 from torch import Tensor
 
 from galprior.models.batches import EntryView, MinibatchStream
-from galprior.models.deblender.network import DeblenderVAE, EllipticityRegressor, LatentFlow, beta_vae_loss
+from galprior.models.deblender.network import DeblenderVAE, EllipticityRegressor, LatentFlow, beta_vae_loss, colour_loss
 from galprior.models.training import EarlyStopping, TrainingRun, train
 
 logger = logging.getLogger(__name__)
 
-VAE_HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_mse", "val_kl")
+VAE_HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_mse", "val_kl", "val_colour")
 REGRESSOR_HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss")
 FLOW_HISTORY_COLUMNS = ("epoch", "train_nll", "val_nll")
 
@@ -57,9 +63,24 @@ def _tensor(array: np.ndarray, device: torch.device) -> Tensor:
     return torch.as_tensor(np.asarray(array, dtype=np.float32), device=device)
 
 
-def pairs(x: np.ndarray, y: np.ndarray) -> EntryView:
-    """Inputs ``x`` and targets ``y`` held in memory as a view of ``x``/``y`` batches."""
-    return EntryView.of_arrays(x=x, y=y)
+def pairs(x: np.ndarray, y: np.ndarray, **colour: np.ndarray) -> EntryView:
+    """Inputs ``x`` and targets ``y`` held in memory as a view of ``x``/``y`` batches (for a
+    colour head also ``flux``, the targets' band fluxes, and ``aperture``, the inputs'
+    aperture fluxes, ``(N, B)`` in physical units)."""
+    return EntryView.of_arrays(x=x, y=y, **colour)
+
+
+def vae_loss(model: DeblenderVAE, recon: Tensor, batch: dict[str, Tensor], mu: Tensor, log_var: Tensor,
+             beta: float, colour_weight: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Eq. 6 per image, plus ``colour_weight`` × the colour loss when the model has a head
+    (zero otherwise); returns (loss, mse, kl, colour). The colour loss trains the head only
+    (μ is detached), so the encoder and decoder are those eq. 6 alone would give."""
+    loss, mse, kl = beta_vae_loss(recon, batch["y"], mu, log_var, beta)
+    if model.colour is None or colour_weight <= 0:
+        return loss, mse, kl, torch.zeros_like(mse)
+    # the head reads μ without sending gradients back: the encoder and decoder train on eq. 6 alone
+    colour = colour_loss(model.colour(mu.detach(), batch["aperture"]), batch["flux"])
+    return loss + colour_weight * colour, mse, kl, colour
 
 
 def _streams(train_view: EntryView, val_view: EntryView, settings: StageSettings,
@@ -70,35 +91,36 @@ def _streams(train_view: EntryView, val_view: EntryView, settings: StageSettings
 
 
 def _vae_epoch(run: TrainingRun, train_data: MinibatchStream, val_data: MinibatchStream,
-               beta: float) -> dict[str, float]:
+               beta: float, colour_weight: float = 0.0) -> dict[str, float]:
     model = run.model
     model.train()
     total = 0.0
     for batch in train_data.epoch(run.epoch):
-        x, y = batch["x"], batch["y"]
-        mu, log_var = model.encode(x)
+        mu, log_var = model.encode(batch["x"])
         eps = torch.randn(mu.shape, generator=run.generator).to(mu.device)
         recon = model.decode(mu + torch.exp(0.5 * log_var) * eps)
-        loss, _, _ = beta_vae_loss(recon, y, mu, log_var, beta)
+        loss, _, _, _ = vae_loss(model, recon, batch, mu, log_var, beta, colour_weight)
         run.optimizer.zero_grad(set_to_none=True)
         loss.mean().backward()
         run.optimizer.step()
         total += loss.detach().sum().item()
-    val = evaluate_vae(model, val_data, beta)
-    return {"train_loss": total / train_data.n_entries, **val, "score": -val["val_loss"]}
+    val = evaluate_vae(model, val_data, beta, colour_weight)
+    # best epoch and early stopping by eq. 6 alone: the colour head does not choose the networks
+    return {"train_loss": total / train_data.n_entries, **val, "score": -(val["val_mse"] + beta * val["val_kl"])}
 
 
 @torch.no_grad()
-def evaluate_vae(model: DeblenderVAE, batches: MinibatchStream, beta: float) -> dict[str, float]:
-    """Mean validation loss, MSE and KL per image, decoding ``z = μ`` (``x``/``y`` batches in order)."""
+def evaluate_vae(model: DeblenderVAE, batches: MinibatchStream, beta: float, colour_weight: float = 0.0) -> dict[str, float]:
+    """Mean validation loss, MSE, KL and colour loss (mag², 0 without a head) per image,
+    decoding ``z = μ`` (``x``/``y`` batches in order)."""
     model.eval()
-    sums = np.zeros(3)
+    sums = np.zeros(4)
     for batch in batches:
         mu, log_var = model.encode(batch["x"])
-        loss, mse, kl = beta_vae_loss(model.decode(mu), batch["y"], mu, log_var, beta)
-        sums += [loss.sum().item(), mse.sum().item(), kl.sum().item()]
+        terms = vae_loss(model, model.decode(mu), batch, mu, log_var, beta, colour_weight)
+        sums += [t.sum().item() for t in terms]
     sums /= batches.n_entries
-    return {"val_loss": float(sums[0]), "val_mse": float(sums[1]), "val_kl": float(sums[2])}
+    return {"val_loss": float(sums[0]), "val_mse": float(sums[1]), "val_kl": float(sums[2]), "val_colour": float(sums[3])}
 
 
 def _first_batch(view: EntryView) -> dict[str, Tensor]:
@@ -131,18 +153,22 @@ def _run(model: torch.nn.Module, parameters, settings: StageSettings, extra_sett
 def train_stage1(
     train_data: EntryView, val_data: EntryView, *,
     latent_dim: int, beta: float, settings: StageSettings, checkpoint_dir: str | os.PathLike,
-    device: torch.device, progress: bool = True,
+    device: torch.device, progress: bool = True, colour_weight: float = 0.0, colour_hidden: int = 0,
 ) -> tuple[DeblenderVAE, list[dict[str, float]]]:
     """Training 1: noisy isolated ``x`` → clean isolated ``y`` (normalised, ``(N, B, H, W)``
-    batches of the views: :func:`pairs` of arrays, or a blend store's view)."""
+    batches of the views: :func:`pairs` of arrays, or a blend store's view). With
+    ``colour_weight > 0`` a colour head of ``colour_hidden`` units is trained too (the
+    batches must hold ``flux`` and ``aperture``)."""
     torch.manual_seed(settings.seed)
     x = _first_batch(train_data)["x"]
-    model = DeblenderVAE(bands=x.shape[1], stamp_pixels=x.shape[-1], latent_dim=latent_dim)
+    model = DeblenderVAE(bands=x.shape[1], stamp_pixels=x.shape[-1], latent_dim=latent_dim,
+                         colour_hidden=colour_hidden if colour_weight > 0 else 0)
     model.init_output_bias(mean_target(train_data))
     model.to(device)
-    run = _run(model, model.parameters(), settings, {"stage": 1, "beta": beta, "latent_dim": latent_dim})
+    run = _run(model, model.parameters(), settings, {"stage": 1, "beta": beta, "latent_dim": latent_dim,
+                                                     "colour_weight": colour_weight, "colour_hidden": colour_hidden})
     train_stream, val_stream = _streams(train_data, val_data, settings, device)
-    history = train(run, lambda r: _vae_epoch(r, train_stream, val_stream, beta), epochs=settings.epochs,
+    history = train(run, lambda r: _vae_epoch(r, train_stream, val_stream, beta, colour_weight), epochs=settings.epochs,
                     checkpoint_dir=checkpoint_dir, monitor="score", progress=progress, desc="training 1")
     return model, history
 
@@ -150,16 +176,23 @@ def train_stage1(
 def train_stage2(
     vae1: DeblenderVAE, train_data: EntryView, val_data: EntryView, *,
     beta: float, settings: StageSettings, checkpoint_dir: str | os.PathLike, device: torch.device, progress: bool = True,
+    colour_weight: float = 0.0,
 ) -> tuple[DeblenderVAE, list[dict[str, float]]]:
-    """Training 2: a new encoder on noisy blends ``x`` → clean centre galaxies ``y``; decoder frozen."""
+    """Training 2: a new encoder on noisy blends ``x`` → clean centre galaxies ``y``; decoder
+    frozen. A colour head starts from training 1's and is fitted again on the blends (its
+    correction reads the new encoder's μ, and neighbours now share the aperture); the
+    colour loss trains the head only."""
     torch.manual_seed(settings.seed)
     model = DeblenderVAE(**vae1.hyperparameters)
     model.decoder.load_state_dict(vae1.decoder.state_dict())
+    if vae1.colour is not None:
+        model.colour.load_state_dict(vae1.colour.state_dict())
     model.freeze_decoder()
     model.to(device)
-    run = _run(model, model.encoder.parameters(), settings, {"stage": 2, "beta": beta})
+    trained = list(model.encoder.parameters()) + (list(model.colour.parameters()) if model.colour is not None else [])
+    run = _run(model, trained, settings, {"stage": 2, "beta": beta, "colour_weight": colour_weight})
     train_stream, val_stream = _streams(train_data, val_data, settings, device)
-    history = train(run, lambda r: _vae_epoch(r, train_stream, val_stream, beta), epochs=settings.epochs,
+    history = train(run, lambda r: _vae_epoch(r, train_stream, val_stream, beta, colour_weight), epochs=settings.epochs,
                     checkpoint_dir=checkpoint_dir, monitor="score", progress=progress, desc="training 2")
     return model, history
 
