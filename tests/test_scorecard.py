@@ -41,7 +41,8 @@ def tables(tmp_path):
                  ).to_csv(d / "adam/prior_moments.csv", index=False)
     pd.DataFrame({"survey": ["lsst", "lsst"], "stage": ["t1", "t2"], "ssim_mean": [0.8, 0.931],
                   "cosine_mean": [0.9, 0.95], "e_rmse_reconstruction": [0.2, 0.14],
-                  "e_rmse_regressor": [np.nan, 0.07], "roundness_regressor": [np.nan, 0.5]}
+                  "e_rmse_regressor": [np.nan, 0.07], "roundness_regressor": [np.nan, 0.5],
+                  "colour_gr_abs_median": [0.5, 0.04], "colour_ri_abs_median": [0.02, 0.3]}
                  ).to_csv(d / "nguyen/deblending_metrics.csv", index=False)
     pd.DataFrame({"sample": ["cosmos", "parametric", "flowvae"], "rel_diff_sigma": [0.0, -0.03, 0.015],
                   "rel_diff_abs_g": [0.0, 0.0, -0.08]}).to_csv(d / "lanusse/morphology_summary.csv", index=False)
@@ -68,6 +69,9 @@ def test_each_headline_is_computed_and_judged(tables):
     assert card.loc["SSIM after training 2, LSST", "meets"] == "yes"
     assert card.loc["cosine similarity after training 2, LSST", "meets"] == "no"
     assert card.loc["regressor RMS ellipticity error over the reconstructions'", "ours"] == pytest.approx(0.5)
+    assert card.loc["median |g - r colour error| after training 2, LSST", "ours"] == pytest.approx(0.04)
+    assert card.loc["median |g - r colour error| after training 2, LSST", "meets"] == "yes"
+    assert card.loc["median |r - i colour error| after training 2, LSST", "meets"] == "no"
     assert card.loc["mean |g| of Flow-VAE samples against COSMOS", "meets"] == "no"
     assert card.loc["Gini energy distance to COSMOS, Flow-VAE over parametric", "ours"] == pytest.approx(0.5)
     assert card.loc["M20 energy distance to COSMOS, Flow-VAE over parametric", "meets"] == "no"
