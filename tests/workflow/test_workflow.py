@@ -43,7 +43,8 @@ def test_ci_preset_writes_every_store_figure_and_table(ci_run):
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
     recovery = pd.read_csv(results / "tables/chianese/lens_recovery.csv")
     assert {"truth", "map", "q16", "q84", "in68", "reduced_chi2", "snr"} <= set(recovery)
-    assert len(recovery) == 2 * 3 * 8  # systems x noise levels x lens parameters
+    assert len(recovery) == 2 * 3 * 10  # systems x noise levels x (8 lens parameters + lens_e1, lens_e2)
+    assert {"lens_e1", "lens_e2"} <= set(recovery["parameter"]) and recovery["ess"].notna().any()
     snr = pd.read_csv(results / "tables/chianese/table1_snr.csv")
     assert (snr.groupby("system")["snr"].apply(lambda s: s.is_monotonic_increasing)).all()
     provenance = yaml.safe_load((results / "tables/provenance.yaml").read_text())
