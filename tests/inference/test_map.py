@@ -59,6 +59,7 @@ def test_inference_modes_from_the_config(defaults):
     paper = map_config({**chianese, "inference": "paper"}, seed=1)
     assert (paper.n_restarts, paper.n_steps_lens, paper.n_steps_all, paper.lbfgs_iterations, paper.extra_rounds) == (
         1, 0, 10000, 0, 0)
+    assert (paper.anneal, paper.screen_latent) == (1.0, False)  # the paper's Adam is not tempered
     sampler = hmc_config({**chianese, "inference": "paper"}, seed=1)
     assert (sampler.sampler, sampler.num_warmup, sampler.num_samples, sampler.metric_samples) == ("pyro_nuts", 50, 500, 0)
     assert hmc_config(chianese, seed=1).sampler == chianese["hmc"]["sampler"]

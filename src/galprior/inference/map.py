@@ -86,7 +86,7 @@ class MapConfig:
     agreement: float = 0.01  # relative r_Ein difference of the two best restarts that still agrees
     newton_rounds: int = 1  # stage 3 in coordinates whitened by the Hessian, this many rounds (0: plain L-BFGS)
     hessian_floor: float = 0.5  # eigenvalue floor of that Hessian (whitened prior curvature ~1)
-    screen_steps: int = 100  # Adam steps of the screen (lens + source, z at the prior mean)
+    screen_steps: int = 100  # Adam steps of the screen (lens + source, and z with screen_latent)
     screen_factor: int = 4  # the screen fits the image averaged over this many pixels squared
     screen_latent: bool = True  # the screen fits z too (False: z held at the prior mean)
     anneal: float = 30.0  # noise inflation of the screen and the start of stage 1, decaying to 1 by the end of stage 2

@@ -42,7 +42,7 @@ def map_config(chianese: dict[str, Any], seed: int) -> MapConfig:
         paper = chianese["paper_inference"]
         options.update(n_restarts=1, n_steps_lens=0, n_steps_all=paper["adam_steps"], lr=paper["adam_lr"],
                        lr_final=paper["adam_lr"], lbfgs_iterations=0, include_jacobian=False, extra_rounds=0,
-                       coarse_factor=1, n_candidates=0)
+                       coarse_factor=1, n_candidates=0, screen_latent=False, anneal=1.0)
     return MapConfig(**options, seed=seed)
 
 
