@@ -99,8 +99,13 @@ def report(mode: str, result: dict, mocks: MockLensSet) -> tuple[float, float]:
         rates = []
         for row, s in enumerate(post.attrs["systems"]):
             for level, sigma in enumerate(mocks.noise_sigma):
-                ess = float(np.nanmin(post.ess[row, level, lens]))
-                slowest = LENS_PARAMETER_NAMES[int(np.nanargmin(post.ess[row, level, lens]))]
+                values = np.asarray(post.ess[row, level, lens], dtype=float)
+                if np.isnan(values).all():
+                    # a chain that never moved (too few steps to accept one) has no ESS: count it as 0
+                    ess, slowest = 0.0, "(chain did not move)"
+                else:
+                    ess = float(np.nanmin(values))
+                    slowest = LENS_PARAMETER_NAMES[int(np.nanargmin(values))]
                 wall = float(post.wall_time[row, level])
                 rates.append(wall / max(ess, 1e-9))
                 print(f"{'':10s} {s:6d} {sigma:6.4f} {wall:8.1f} {ess:15.0f}  {slowest:16s}"
