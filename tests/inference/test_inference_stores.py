@@ -2,8 +2,10 @@
 not zeros or ones, so that a dropped, transposed or re-typed array is seen)."""
 
 import numpy as np
+import pytest
 
 from galprior.store import MapResultSet, PosteriorSampleSet
+from galprior.store.base import StoreError
 
 
 def test_posterior_sample_set_round_trip(tmp_path):
@@ -21,6 +23,34 @@ def test_posterior_sample_set_round_trip(tmp_path):
         np.testing.assert_array_equal(getattr(back, name), value, err_msg=name)
         assert getattr(back, name).dtype == value.dtype, name
     assert {key: back.attrs[key] for key in attrs} == attrs
+
+
+def _posterior_part(system: int, rng: np.random.Generator, hmc_config: dict | None = None) -> PosteriorSampleSet:
+    l, c, n, p = 3, 1, 5, 4
+    return PosteriorSampleSet(
+        samples=rng.normal(size=(1, l, c, n, p)).astype(np.float32), r_hat=rng.uniform(1, 1.1, (1, l, p)),
+        ess=rng.uniform(10, 500, (1, l, p)), divergences=np.zeros((1, l, c), np.int64),
+        grad_evals=np.ones((1, l, c, n), np.int64), tree_depth_hits=np.zeros((1, l, c), np.int64),
+        step_size=np.ones((1, l, c)), wall_time=np.ones((1, l)),
+        attrs={"parameter_names": list("abcd"), "hmc_config": hmc_config or {"num_samples": n},
+               "noise_sigma": [0.3, 0.1, 0.03], "r_hat_method": "split", "systems": [system]})
+
+
+def test_posterior_parts_merge_in_order(tmp_path):
+    rng = np.random.default_rng(3)
+    parts = [_posterior_part(3, rng), _posterior_part(0, rng)]
+    back = PosteriorSampleSet.load(PosteriorSampleSet.concatenate(parts).save(tmp_path / "post.zarr"))
+    assert back.attrs["systems"] == [3, 0]
+    np.testing.assert_array_equal(back.samples[1], parts[1].samples[0])
+    np.testing.assert_array_equal(back.ess[0], parts[0].ess[0])
+
+
+def test_posterior_parts_with_other_settings_or_a_repeated_system_are_refused():
+    rng = np.random.default_rng(4)
+    with pytest.raises(StoreError, match="hmc_config"):
+        PosteriorSampleSet.concatenate([_posterior_part(0, rng), _posterior_part(3, rng, {"num_samples": 9})])
+    with pytest.raises(StoreError, match="several parts"):
+        PosteriorSampleSet.concatenate([_posterior_part(0, rng), _posterior_part(0, rng)])
 
 
 def test_map_result_set_round_trip(tmp_path):

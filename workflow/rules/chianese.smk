@@ -12,6 +12,7 @@ CHIANESE = {
     "latent_prior": out("models/vae/latent_prior.npz"),
     "reconstructions": out("models/vae/reconstructions.zarr"),
     "map": out("inference/chianese_map.zarr"),
+    "posterior_part": out("inference/chianese_posterior/system{system}.zarr"),
     "posterior": out("inference/chianese_posterior.zarr"),
     "lens_recovery": out("tables/chianese/lens_recovery.csv"),
     "interval_coverage": out("tables/chianese/interval_coverage.csv"),
@@ -177,7 +178,8 @@ rule infer_map:
 
 
 rule infer_hmc:
-    # HMC/NUTS from the MAP (chianese.inference: galprior = Laplace/pilot metric; paper = Pyro's NUTS).
+    # HMC/NUTS from the MAP (chianese.inference: galprior = Laplace/pilot metric; paper = Pyro's NUTS),
+    # one job per sampled system: on 2 cores a free core takes the next system's posteriors.
     input:
         mocks=CHIANESE["mocks"],
         map=CHIANESE["map"],
@@ -185,16 +187,18 @@ rule infer_hmc:
         hyperparameters=CHIANESE["vae_hyperparameters"],
         prior=CHIANESE["latent_prior"],
     output:
-        posterior=directory(CHIANESE["posterior"]),
+        posterior=directory(CHIANESE["posterior_part"]),
     params:
         priors=config["priors"],
         inference={key: config["chianese"][key] for key in ("inference", "paper_inference", "hmc")},
         seed=config["seed"] + 5,
         device=config["device"],
     log:
-        log_path("infer_hmc"),
+        log_path("infer_hmc", "system{system}"),
     benchmark:
-        bench_path("infer_hmc")
+        bench_path("infer_hmc", "system{system}")
+    wildcard_constraints:
+        system=r"\d+",
     threads: rule_threads("infer_hmc")
     priority: 2  # the Chianese chain, the DAG's longest, first
     resources:
@@ -203,6 +207,23 @@ rule infer_hmc:
         "../../envs/torch.yaml"
     script:
         "../scripts/infer_hmc.py"
+
+
+rule merge_posteriors:
+    # The sampled systems' posteriors in one store, in the order of chianese.hmc.systems.
+    input:
+        parts=expand(CHIANESE["posterior_part"], system=config["chianese"]["hmc"]["systems"]),
+    output:
+        posterior=directory(CHIANESE["posterior"]),
+    log:
+        log_path("merge_posteriors"),
+    priority: 2
+    resources:
+        **rule_resources("merge_posteriors"),
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/merge_posteriors.py"
 
 
 rule evaluate_lenses:

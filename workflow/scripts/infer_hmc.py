@@ -1,4 +1,5 @@
-"""HMC/NUTS posterior samples of the chosen mock lenses, started at their MAP."""
+"""HMC/NUTS posterior samples of one mock lens system (the job's wildcard) at every noise level,
+started at its MAPs."""
 
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from galprior.inference.mocks import sample_mocks  # noqa: E402
 from galprior.lensing.priors import LensSourcePrior  # noqa: E402
 from galprior.models.vae.source_model import load_source_model  # noqa: E402
 
-systems = snakemake.params.inference["hmc"]["systems"]
+systems = [int(snakemake.wildcards.system)]
 source = load_source_model(Path(snakemake.input.weights).parent, snakemake.input.prior)
 result = sample_mocks(MockLensSet.load(snakemake.input.mocks),
                       MapResultSet.load(snakemake.input.map), source,

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .base import ArraySpec, Store
+from .base import ArraySpec, Store, StoreError
 
 __all__ = ["MockLensSet", "ReconstructionSet", "MapResultSet", "PosteriorSampleSet"]
 
@@ -169,3 +169,19 @@ class PosteriorSampleSet(Store):
     grad_evals: np.ndarray
     step_size: np.ndarray
     wall_time: np.ndarray
+
+    @classmethod
+    def concatenate(cls, parts: list) -> "PosteriorSampleSet":
+        """The posteriors of ``parts`` (one job per system, rule merge_posteriors) in one set,
+        ``attrs['systems']`` joined in order. Parts sampled with other settings, other
+        parameters or noise levels, or holding a system twice, are refused."""
+        merged = super().concatenate(parts)
+        for key in ("parameter_names", "hmc_config", "noise_sigma", "parameter_convention"):
+            values = [p.attrs.get(key) for p in parts]
+            if any(v != values[0] for v in values[1:]):
+                raise StoreError(f"{cls.LAYOUT}: the parts differ in attrs[{key!r}]: {values}")
+        systems = [int(s) for p in parts for s in p.attrs.get("systems", [])]
+        if len(set(systems)) != len(systems):
+            raise StoreError(f"{cls.LAYOUT}: a system is in several parts: {systems}")
+        merged.attrs["systems"] = systems
+        return merged
