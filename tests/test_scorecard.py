@@ -39,6 +39,13 @@ def tables(tmp_path):
                  ).to_csv(d / "adam/sde_summary.csv", index=False)
     pd.DataFrame({"quantity": ["flux", "size", "ellipticity"], "ks_statistic": [0.1, 0.12, 0.3]}
                  ).to_csv(d / "adam/prior_moments.csv", index=False)
+    # Euler-Maruyama: coverage 0.5 and 0.6 against 0.62 with errors 0.03 and 0.04 -> z = -0.07 / 0.025
+    pd.DataFrame({"system": [0, 1, 0, 0], "solver": ["euler_maruyama"] * 3 + ["imex_euler_maruyama"],
+                  "lens": ["known"] * 4, "width_std": [1.0, 1.0, 2.0, 1.0], "coverage": [0.5, 0.6, 0.1, 0.61],
+                  "expected": [0.62, 0.62, 0.9, 0.62], "mc_error": [0.03, 0.04, 0.01, 0.02]}
+                 ).to_csv(d / "adam/pixel_coverage.csv", index=False)
+    pd.DataFrame({"system": range(3), "eigenvalue_max": [1.5, 11.0, 3.0]}).to_csv(d / "adam/operator_checks.csv",
+                                                                                 index=False)
     pd.DataFrame({"survey": ["lsst", "lsst"], "stage": ["t1", "t2"], "ssim_mean": [0.8, 0.931],
                   "cosine_mean": [0.9, 0.95], "e_rmse_reconstruction": [0.2, 0.14],
                   "e_rmse_regressor": [np.nan, 0.07], "roundness_regressor": [np.nan, 0.5],
@@ -66,6 +73,12 @@ def test_each_headline_is_computed_and_judged(tables):
     assert card.loc["Spearman correlation of posterior std with magnification", "ours"] == -0.2
     ks = card.loc["largest KS statistic, prior samples against training galaxies (flux, size, ellipticity)"]
     assert ks["ours"] == 0.3 and ks["meets"] == "no"
+    em = card.loc["per-pixel 1-std coverage in the source region minus a calibrated posterior's, in Monte-Carlo "
+                  "errors, Euler-Maruyama, true lens"]
+    assert em["ours"] == pytest.approx(-0.07 / 0.025) and em["meets"] == "no"
+    assert card.loc["per-pixel 1-std coverage in the source region minus a calibrated posterior's, in Monte-Carlo "
+                    "errors, implicit Euler-Maruyama, true lens", "meets"] == "yes"
+    assert card.loc["largest eigenvalue of A^T A (eq. 19 assumes A A^T ~ 1)", "ours"] == 3.0
     assert card.loc["SSIM after training 2, LSST", "meets"] == "yes"
     assert card.loc["cosine similarity after training 2, LSST", "meets"] == "no"
     assert card.loc["regressor RMS ellipticity error over the reconstructions'", "ours"] == pytest.approx(0.5)

@@ -9,7 +9,8 @@ from galprior.inference.sde.posterior import SdeSettings, sample_mocks, score_si
 from galprior.inference.sde.solvers import score_evaluations
 from galprior.lensing.operator import LensingOperator
 from galprior.lensing.simulator import LensSimulator
-from galprior.metrics.sde import (evaluate_sde_runs, image_moments, magnification_map, moment_comparison,
+from galprior.metrics.sde import (evaluate_sde_runs, expected_coverage, image_moments, magnification_map,
+                                  moment_comparison, operator_checks, pixel_coverage,
                                   reduced_chi2)
 from galprior.models.score.network import ScoreUNet
 from galprior.store import OodSampleSet, SdeEvaluationSet, SdePosteriorSet
@@ -52,12 +53,14 @@ def test_posterior_store_of_every_solver(model16, tiny_mocks, tmp_path):
                     == run.attrs["network_evaluations"])
         run.save(tmp_path / f"{solver}.zarr")
         runs[solver] = SdePosteriorSet.load(tmp_path / f"{solver}.zarr")
-    evaluation, summary, std_mag = evaluate_sde_runs(tiny_mocks, runs, n_model_images=2)
+    evaluation, summary, std_mag, coverage = evaluate_sde_runs(tiny_mocks, runs, n_model_images=2)
     evaluation.save(tmp_path / "evaluation.zarr")
     assert SdeEvaluationSet.load(tmp_path / "evaluation.zarr").chi2_nu.shape == (2, 4, 3)
     assert len(summary) == 8 and set(summary["solver"]) == set(runs)
     assert (summary["mean_shift_vs_euler_maruyama"][summary["solver"] == "euler_maruyama"] == 0).all()
     assert {"chi2_nu_median", "wall_time_s", "n_steps", "n_samples", "system"} <= set(summary.columns)
+    assert len(coverage) == 2 * 4 * 2 and set(coverage["width_std"]) == {1.0, 2.0}
+    assert {"coverage", "expected", "mc_error", "z", "n_pixels", "lens"} <= set(coverage.columns)
 
 
 def test_technique2_sets_euler_maruyama_steps(model16, tiny_mocks):
@@ -104,3 +107,59 @@ def test_ood_glyph_and_experiment(model16, tiny_mocks, tmp_path):
     result.save(tmp_path / "ood.zarr")
     loaded = OodSampleSet.load(tmp_path / "ood.zarr")
     assert loaded.samples.shape == (2, 2, 16, 16) and loaded.chi2_nu.shape == (2, 2)
+
+
+@pytest.mark.parametrize("n", [4, 8, 32])
+def test_expected_coverage_is_that_of_exchangeable_gaussian_draws(n):
+    # the truth is one more draw of the posterior: simulate it, per pixel, many times
+    rng = np.random.default_rng(n)
+    draws = rng.normal(size=(200_000, n + 1))
+    truth, samples = draws[:, 0], draws[:, 1:]
+    inside = np.abs(samples.mean(1) - truth) < samples.std(1, ddof=1)
+    assert abs(inside.mean() - expected_coverage(1.0, n)) < 0.005
+    inside2 = np.abs(samples.mean(1) - truth) < 2 * samples.std(1, ddof=1)
+    assert abs(inside2.mean() - expected_coverage(2.0, n)) < 0.005
+
+
+def _blob(size: int = 32) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    return np.exp(-(xx**2 + yy**2) / (2 * 6.0**2))
+
+
+def test_pixel_coverage_of_a_calibrated_and_an_overconfident_posterior():
+    rng = np.random.default_rng(5)
+    truth_mean, width = _blob(), 0.1
+    truth = truth_mean + width * rng.normal(size=truth_mean.shape)
+    calibrated = truth_mean + width * rng.normal(size=(8, *truth_mean.shape))
+    rows = pixel_coverage(calibrated, truth)
+    assert all(abs(r["z"]) < 3 for r in rows)
+    assert rows[0]["n_pixels"] == int((truth > 0.05 * truth.max()).sum())
+    narrow = truth_mean + width / 3 * rng.normal(size=(8, *truth_mean.shape))
+    rows = pixel_coverage(narrow, truth)
+    assert all(r["z"] < -5 for r in rows) and rows[0]["coverage"] < 0.35
+
+
+def test_operator_checks_on_matrices_with_known_products():
+    # A = identity: A A^T = 1 exactly
+    eye = operator_checks(np.eye(6))
+    assert eye["diagonal_max"] == 1 and eye["offdiagonal_nonzero_fraction"] == 0
+    assert eye["eigenvalue_max"] == pytest.approx(1)
+    # two image pixels share source pixel 0: A A^T has off-diagonal 1s, A^T A = diag(2, 1)
+    a = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    checks = operator_checks(a)
+    assert checks["n_seen_pixels"] == 3 and checks["eigenvalue_max"] == pytest.approx(2)
+    assert checks["offdiagonal_nonzero_fraction"] == pytest.approx(2 / 6)
+    assert checks["offdiagonal_mass_fraction"] == pytest.approx(2 / 5)
+
+
+def test_lensing_operator_matrix_conserves_surface_brightness():
+    # app. A: the diagonal of A A^T is at most 1; the dense A reproduces A x
+    lens = torch.tensor([[1.0, 2.0, 0.8, 0.3, 0.05, -0.02, 0.02, 0.01]], dtype=torch.float64)
+    source = torch.tensor([[1.0, 1.6, 0.0, 0.0]], dtype=torch.float64)
+    sim = LensSimulator(32, 0.1, psf_sigma=None, pool_factor=2, dtype=torch.float64)
+    op = LensingOperator(sim, lens, source, (8, 8))
+    a = op.matrix()[0].numpy()
+    x = torch.rand(1, 8, 8, dtype=torch.float64)
+    np.testing.assert_allclose(a @ x.reshape(-1).numpy(), op.forward(x).reshape(-1).numpy(), atol=1e-12)
+    checks = operator_checks(a)
+    assert checks["diagonal_max"] <= 1 + 1e-9 and checks["n_seen_pixels"] > 0

@@ -321,3 +321,61 @@ def test_grid_refinement_keeps_a_stiff_linear_problem_stable():
     assert not torch.isfinite(plain).all() or plain.abs().max() > 1e3
     assert refined.abs().max() < 1e-3   # decayed, as the exact solution (factor ~1e-60)
     assert len(karras_sigmas(sde, 20, 7.0, lam, noise)) > 21
+
+
+class _Scaled(_Gaussian):
+    """The same problem with A scaled by ``gain``: A A^T = gain^2 1, where eq. 19 is wrong
+    (a source pixel seen by several image pixels) and the exact covariance is needed."""
+
+    def __init__(self, gain, **kwargs):
+        super().__init__(**kwargs)
+        self.A = gain * self.A
+        g = torch.Generator().manual_seed(11)
+        x = self.mu0 + torch.randn(len(self.mu0), generator=g, dtype=torch.float64)
+        self.y = self.A @ x + self.noise * torch.randn(len(self.A), generator=g, dtype=torch.float64)
+        precision = torch.diag(1 / self.v0) + self.A.T @ self.A / self.noise**2
+        self.cov = torch.linalg.inv(precision)
+        self.mean = self.cov @ (self.mu0 / self.v0 + self.A.T @ self.y / self.noise**2)
+        self.lam, self.U = torch.linalg.eigh(self.cov)
+
+    def covariance_score(self, sde, covariance, n):
+        prior = self.prior_score(sde)
+        likelihood = ConvolvedLikelihood(self, self.y.expand(n, -1), self.noise, covariance=covariance,
+                                         cg_iterations=50, cg_tolerance=1e-10)
+
+        def score(x, t):
+            return prior(x, t) + likelihood.score(x, sde.sigma(t))
+        return score
+
+
+def test_exact_convolved_score_is_the_dense_formula():
+    # A^T (sigma_N^2 1 + sigma_t^2 A A^T)^{-1} (y - A x), computed densely, for a non-orthogonal A
+    g = torch.Generator().manual_seed(4)
+    a = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    op = type("Dense", (), {"forward": lambda self, x: x @ a.T, "adjoint": lambda self, r: r @ a})()
+    y = torch.randn(2, 6, generator=g, dtype=torch.float64)
+    x = torch.randn(2, 4, generator=g, dtype=torch.float64)
+    noise = 0.3
+    for sigma_t in (0.05, 1.0, 10.0):
+        got = ConvolvedLikelihood(op, y, noise, covariance="exact", cg_iterations=100,
+                                  cg_tolerance=1e-13).score(x, torch.tensor(sigma_t, dtype=torch.float64))
+        cov = noise**2 * torch.eye(6, dtype=torch.float64) + sigma_t**2 * a @ a.T
+        want = torch.linalg.solve(cov, (y - x @ a.T).T).T @ a
+        torch.testing.assert_close(got, want, rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="covariance 'diagonal'"):
+        ConvolvedLikelihood(op, y, noise, covariance="diagonal")
+
+
+def test_exact_covariance_sampler_matches_the_posterior_where_eq19_does_not():
+    # a broad prior (app. A's regime) with A A^T = 4: the exact convolved likelihood is then
+    # the exact p_t(y | x_t) and Euler-Maruyama recovers the posterior; eq. 19 does not
+    sde = VESDE(1e-3, 20.0)
+    problem = _Scaled(2.0, d=4, m=4, prior_var=1e4, noise=0.3, seed=3)
+    x = solve("euler_maruyama", problem.covariance_score(sde, "exact", 3000), sde, (3000, 4), 800,
+              generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    problem.check(x)
+    x = solve("euler_maruyama", problem.covariance_score(sde, "identity", 3000), sde, (3000, 4), 800,
+              generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    # eq. 19 overweights the likelihood while sigma(t) dominates: ~25 % too narrow here
+    ratio = (torch.cov(x.T).diag() / problem.cov.diag()).sqrt()
+    assert (ratio < 0.85).all(), ratio

@@ -66,3 +66,12 @@ def test_chianese_control_and_e0_run_on_workflow_outputs(ci_run):
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     assert e0.returncode == 0, e0.stdout[-4000:]
     assert "s prior" in e0.stdout and "zoom" in e0.stdout, e0.stdout[-2000:]
+
+
+def test_chianese_e2_runs_on_workflow_outputs(ci_run):
+    """Issue 32's E2 (the best free-pixel source at the true lens) on the CI preset's mocks."""
+    e2 = subprocess.run([sys.executable, str(REPO / "benchmarks" / "chianese_e2.py"), "--results",
+                         str(ci_run / "results"), "--iterations", "10", "--factors", "1.0", "0.5"],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert e2.returncode == 0, e2.stdout[-4000:]
+    assert "below sqrt(2N)" in e2.stdout and "best grid per system" in e2.stdout, e2.stdout[-2000:]

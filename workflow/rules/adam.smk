@@ -16,6 +16,8 @@ ADAM = {
     "evaluation": out("inference/adam/evaluation.zarr"),
     "summary": out("tables/adam/sde_summary.csv"),
     "std_magnification": out("tables/adam/std_vs_magnification.csv"),
+    "pixel_coverage": out("tables/adam/pixel_coverage.csv"),
+    "operator_checks": out("tables/adam/operator_checks.csv"),
     "fig_training": out("figures/adam/score_training.png"),
     "fig_prior": out("figures/adam/prior_samples.png"),
     "fig1": out("figures/adam/fig1_system{system}.png"),
@@ -39,6 +41,7 @@ ADAM_FIG1 = [ADAM["fig1"].format(system=s) for s in range(ADAM_CFG["mocks"]["n_s
 
 if "adam" in config["systems"]:
     add_targets("adam", [ADAM["fig_mocks"], ADAM["fig_training"], ADAM["fig_prior"], ADAM["summary"],
+                         ADAM["operator_checks"],
                          ADAM["fig2"], ADAM["fig3"], ADAM["fig_lens_modes"], *ADAM_FIG1])
 
 
@@ -91,6 +94,25 @@ rule make_score_lenses:
         "../../envs/torch.yaml"
     script:
         "../scripts/make_score_lenses.py"
+
+
+rule check_operator:
+    # Adam et al. 2022 app. A: is A A^T ~ 1 (eq. 19's assumption) on these mocks?
+    input:
+        mocks=ADAM["mocks"],
+    output:
+        table=report(ADAM["operator_checks"], caption="../report/adam_operator_checks.rst",
+                     category=PAPERS["adam"], subcategory="Mock lenses"),
+    log:
+        log_path("check_operator"),
+    benchmark:
+        bench_path("check_operator")
+    resources:
+        **rule_resources("check_operator"),
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/check_operator.py"
 
 
 rule plot_score_lenses:
@@ -264,6 +286,8 @@ rule evaluate_sde:
                        category=PAPERS["adam"], subcategory="Posterior samples"),
         std_magnification=report(ADAM["std_magnification"], caption="../report/adam_std_magnification.rst",
                                  category=PAPERS["adam"], subcategory="Posterior samples"),
+        pixel_coverage=report(ADAM["pixel_coverage"], caption="../report/adam_pixel_coverage.rst",
+                              category=PAPERS["adam"], subcategory="Posterior samples"),
     params:
         n_model_images=ADAM_CFG["evaluation"]["n_model_images"],
     log:

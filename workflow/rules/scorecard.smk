@@ -5,7 +5,7 @@ SCORECARD = out("tables", "scorecard.csv")
 # the tables each system's headline numbers are read from
 SCORECARD_INPUTS = {
     "chianese": lambda: [CHIANESE[k] for k in ("lens_recovery", "interval_coverage", "snr_table")],
-    "adam": lambda: [ADAM[k] for k in ("summary", "prior_moments")],
+    "adam": lambda: [ADAM[k] for k in ("summary", "prior_moments", "pixel_coverage", "operator_checks")],
     "nguyen": lambda: [NGUYEN["metrics"]],
     "lanusse": lambda: [LANUSSE[k] for k in ("summary", "tests")],
 }

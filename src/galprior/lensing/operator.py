@@ -72,3 +72,16 @@ class LensingOperator:
         )
         _, vjp = torch.func.vjp(self.forward, x0)
         return vjp(y)[0]
+
+    def matrix(self) -> Tensor:
+        """A as a dense matrix (B, n_out^2, h w): column j is A applied to the unit source
+        pixel j (one forward pass per source pixel; meant for the small sources of the Adam
+        mocks, where app. A's checks of A A^T need it)."""
+        h, w = self.source_shape
+        columns = []
+        with torch.no_grad():
+            for j in range(h * w):
+                x = torch.zeros((self.batch_size, h * w), dtype=self.beta_x.dtype, device=self.beta_x.device)
+                x[:, j] = 1.0
+                columns.append(self.forward(x.reshape(self.batch_size, h, w)).reshape(self.batch_size, -1))
+        return torch.stack(columns, dim=-1)

@@ -11,6 +11,9 @@
   Spearman correlation (the paper: lower std where the magnification is high).
 * :func:`image_moments` / :func:`moment_comparison` -- flux, size and ellipticity from
   unweighted second moments, for the prior samples against training galaxies.
+* :func:`operator_checks` -- app. A's checks of the A A^T ~ 1 assumption behind eq. 19.
+* :func:`pixel_coverage` -- per-pixel posterior coverage in the source region against what
+  a calibrated sampler gives with the same number of samples, with its Monte-Carlo error.
 """
 
 from __future__ import annotations
@@ -19,9 +22,16 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.stats import ks_2samp, spearmanr
+from scipy.stats import t as student_t
 
 __all__ = ["reduced_chi2", "magnification_map", "std_against_magnification", "image_moments",
-           "moment_comparison", "posterior_summary"]
+           "moment_comparison", "posterior_summary", "operator_checks", "expected_coverage",
+           "pixel_coverage", "operator_check_table"]
+
+#: a source pixel is in the source region where the truth exceeds this fraction of its peak
+SOURCE_REGION_FRACTION = 0.05
+#: half-widths of the per-pixel intervals, in posterior standard deviations
+COVERAGE_WIDTHS = (1.0, 2.0)
 
 
 def reduced_chi2(observation: np.ndarray, model_images: np.ndarray, noise_sigma: float,
@@ -107,8 +117,9 @@ def posterior_summary(samples: np.ndarray, truth: np.ndarray) -> dict[str, np.nd
 def evaluate_sde_runs(mocks, runs: dict, n_model_images: int = 2, reference: str | None = None):
     """Summaries of every posterior run (name -> ``SdePosteriorSet``) on the mocks.
 
-    Returns the ``SdeEvaluationSet``, the summary table (one row per system and run) and
-    the std-against-magnification table. ``reference`` names the run the others' posterior
+    Returns the ``SdeEvaluationSet``, the summary table (one row per system and run), the
+    std-against-magnification table and the per-pixel coverage table (:func:`pixel_coverage`,
+    one row per system, run and interval width). ``reference`` names the run the others' posterior
     means are compared with (default: the first); ``mean_shift`` is the RMS difference of
     the two posterior means over the RMS posterior std of the reference.
     """
@@ -131,7 +142,7 @@ def evaluate_sde_runs(mocks, runs: dict, n_model_images: int = 2, reference: str
     n_model = min(n_model_images, first.samples.shape[1])
     model_images = np.zeros(shape + (n_model, h, w), np.float32)
     chi2 = np.zeros(shape + (first.samples.shape[1],))
-    rows, mag_rows = [], []
+    rows, mag_rows, coverage_rows = [], [], []
     for r, name in enumerate(names):
         run = runs[name]
         op = LensingOperator(sim, torch.as_tensor(run.lens_parameters), torch.as_tensor(run.source_parameters),
@@ -159,9 +170,12 @@ def evaluate_sde_runs(mocks, runs: dict, n_model_images: int = 2, reference: str
             snr_lens[s, r] = (mocks.observations[s] - mean_image) / sigma
             model_images[s, r] = ax[:n_model]
             table, rho = std_against_magnification(summary["std"], mag[s])
+            coverage_rows += [{"system": s, "run": name, "solver": run.attrs["solver"], "lens": run.attrs["lens"], **row}
+                              for row in pixel_coverage(run.samples[s], truth[s], seed=s)]
             mag_rows.append(table.assign(system=s, run=name, spearman=rho))
             rows.append({
                 "system": s, "run": name, "solver": run.attrs["solver"], "lens": run.attrs["lens"],
+                "covariance": run.attrs.get("likelihood_covariance", "identity"),
                 "n_steps": run.attrs["n_steps"], "score_evaluations": run.attrs["score_evaluations"],
                 "technique2_probability": run.attrs["technique2_probability"],
                 "n_samples": run.samples.shape[1],
@@ -190,4 +204,100 @@ def evaluate_sde_runs(mocks, runs: dict, n_model_images: int = 2, reference: str
                "solvers": [runs[n].attrs["solver"] for n in names],
                "lens_modes": [runs[n].attrs["lens"] for n in names],
                "n_steps": [int(runs[n].attrs["n_steps"]) for n in names]})
-    return evaluation, summary_table, pd.concat(mag_rows, ignore_index=True)
+    return evaluation, summary_table, pd.concat(mag_rows, ignore_index=True), pd.DataFrame(coverage_rows)
+
+
+def operator_checks(matrix: np.ndarray, rtol: float = 1e-12) -> dict[str, float]:
+    """App. A's checks of A A^T ~ 1 (the assumption that gives eq. 19) for one dense A
+    (image pixels x source pixels, :meth:`LensingOperator.matrix`).
+
+    The paper checks that "only a small fraction of off-diagonal elements are nonzero" and
+    that the diagonal is at most 1 (lensing conserves surface brightness); rows of zeros
+    (image pixels whose rays miss the source grid, footnote 3) are left out. Reported:
+    the image pixels that see the source, the diagonal's largest and median value, the
+    fraction of off-diagonal elements that are nonzero and the off-diagonal share of the
+    absolute row mass, and the spectrum of A A^T (its nonzero eigenvalues are A^T A's):
+    the largest eigenvalue and the fractions of the nonzero eigenvalues above 2 and below
+    1/2 -- the directions where eq. 19's variance sigma_N^2 + sigma(t)^2 misstates the exact
+    sigma_N^2 + sigma(t)^2 lambda by more than a factor 2 once sigma(t) dominates.
+    """
+    a = np.asarray(matrix, np.float64)
+    seen = np.abs(a).sum(1) > 0
+    g = a[seen] @ a[seen].T
+    diag = np.diag(g)
+    off = g - np.diag(diag)
+    n = len(g)
+    nonzero = np.abs(off) > rtol * np.abs(g).max()
+    eig = np.linalg.eigvalsh(a.T @ a)
+    eig = eig[eig > rtol * eig.max()]
+    return {"n_image_pixels": int(a.shape[0]), "n_seen_pixels": int(n), "n_source_pixels": int(a.shape[1]),
+            "diagonal_max": float(diag.max()), "diagonal_median": float(np.median(diag)),
+            "offdiagonal_nonzero_fraction": float(nonzero.sum() / max(n * (n - 1), 1)),
+            "offdiagonal_mass_fraction": float(np.abs(off).sum() / np.abs(g).sum()),
+            "eigenvalue_max": float(eig.max()), "eigenvalue_median": float(np.median(eig)),
+            "eigenvalues_above_2_fraction": float(np.mean(eig > 2.0)),
+            "eigenvalues_below_half_fraction": float(np.mean(eig < 0.5))}
+
+
+def expected_coverage(width: float, n_samples: int) -> float:
+    """P(|truth - mean| < width x std) for a calibrated posterior of ``n_samples`` draws.
+
+    With the truth and the n draws exchangeable (the truth a draw of the same posterior),
+    (truth - mean) / (std sqrt(1 + 1/n)) follows Student's t with n - 1 degrees of freedom
+    for a Gaussian posterior (std with ddof = 1): the expectation for finite n, not the
+    Gaussian 0.683 / 0.954.
+    """
+    return float(2 * student_t.cdf(width / np.sqrt(1 + 1 / n_samples), n_samples - 1) - 1)
+
+
+def pixel_coverage(samples: np.ndarray, truth: np.ndarray, block: int = 4, n_bootstrap: int = 1000,
+                   seed: int = 0) -> list[dict[str, float]]:
+    """Per-pixel coverage of one posterior (samples (N, M, M), truth (M, M)) in the source
+    region (truth > ``SOURCE_REGION_FRACTION`` of its peak): the fraction of its pixels with
+    |mean - truth| < k std for each k of ``COVERAGE_WIDTHS``, beside :func:`expected_coverage`.
+
+    Neighbouring pixels' errors are correlated, so the Monte-Carlo error of a fraction is
+    not binomial: it is the standard deviation over ``n_bootstrap`` resamples of
+    ``block`` x ``block`` pixel blocks (a block bootstrap; seeded). ``z`` is (coverage -
+    expected) / error: |z| <= 2 is coverage within its Monte-Carlo error.
+    """
+    x = np.asarray(samples, np.float64)
+    truth = np.asarray(truth, np.float64)
+    n = len(x)
+    mean, std = x.mean(0), x.std(0, ddof=1)
+    region = truth > SOURCE_REGION_FRACTION * truth.max()
+    size = truth.shape[-1]
+    blocks = (np.arange(size)[:, None] // block) * ((size + block - 1) // block) + np.arange(size)[None] // block
+    ids = np.unique(blocks[region])
+    rng = np.random.default_rng(seed)
+    draws = rng.choice(len(ids), size=(n_bootstrap, len(ids)))
+    rows = []
+    for k in COVERAGE_WIDTHS:
+        inside = np.abs(mean - truth) < k * std
+        hits = np.array([inside[region & (blocks == b)].sum() for b in ids], np.float64)
+        counts = np.array([(region & (blocks == b)).sum() for b in ids], np.float64)
+        boot = hits[draws].sum(1) / counts[draws].sum(1)
+        value, error = float(hits.sum() / counts.sum()), float(boot.std(ddof=1))
+        expected = expected_coverage(k, n)
+        rows.append({"width_std": k, "n_samples": n, "n_pixels": int(region.sum()), "coverage": value,
+                     "expected": expected, "mc_error": error,
+                     "z": (value - expected) / error if error > 0 else float("nan")})
+    return rows
+
+
+def operator_check_table(mocks) -> pd.DataFrame:
+    """:func:`operator_checks` of the true-lens operator of every mock system (one row each),
+    with the system's noise level, in float64."""
+    from galprior.lensing.operator import LensingOperator
+    from galprior.lensing.products import score_simulator
+
+    sim = score_simulator(mocks, dtype=torch.float64)
+    size = mocks.sources.shape[-1]
+    rows = []
+    for s in range(len(mocks.observations)):
+        op = LensingOperator(sim, torch.as_tensor(mocks.lens_parameters[[s]]),
+                             torch.as_tensor(mocks.source_parameters[[s]]), (size, size), validate=False)
+        rows.append({"system": s, "noise_sigma": float(mocks.noise_sigma[s]),
+                     **operator_checks(op.matrix()[0].cpu().numpy())})
+    return pd.DataFrame(rows)
+

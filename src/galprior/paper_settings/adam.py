@@ -75,6 +75,7 @@ SETTINGS: tuple[PaperSetting, ...] = (
     PaperSetting("adam.sde.n_samples", 320, "sec. 3 and Fig. 1 ('320 posterior samples')"),
     PaperSetting("adam.sde.solvers", ["euler_maruyama"], "sec. 2.2 and app. B (eq. 20)"),
     PaperSetting("adam.sde.stability_refinement", False, "app. B (N = 8000 uniform steps of eq. 20)"),
+    PaperSetting("adam.sde.likelihood.covariance", "identity", "sec. 2.2 and app. A (eq. 19, A A^T ~ 1)"),
     PaperSetting("adam.ood.solver", "euler_maruyama", "sec. 2.2, Fig. 2 (the paper's one solver)"),
     PaperSetting("adam.ood.n_samples", 1, "Fig. 2 ('a sample from their corresponding source posterior')"),
     PaperSetting("adam.ood.glyph", "7", "sec. 3 and fn. 2 (a DALL-E 2 galaxy 'in the shape of the number 7')",

@@ -12,6 +12,23 @@ whose score is
 A is a :class:`galprior.lensing.operator.LensingOperator` (or any object with
 ``forward`` and ``adjoint``); the adjoint is exact (a vector-Jacobian product).
 
+The exact covariance (beyond the paper, ``covariance='exact'``). Eq. 19 replaces the
+convolved covariance sigma_N^2 1 + sigma(t)^2 A A^T of app. A by (sigma_N^2 + sigma(t)^2) 1,
+assuming A A^T ~ 1; app. A checks it on the paper's lenses. Where A^T A has eigenvalues far
+from 1 (a source pixel larger than an image pixel sees several of them: on the quick mocks
+lambda_max ~ 11, ``metrics.sde.operator_checks``) eq. 19 overweights the likelihood by up to
+lambda in those directions while sigma(t) dominates. The exact term's score, by the
+push-through identity A^T (s_N 1 + s_t A A^T)^{-1} = (s_N 1 + s_t A^T A)^{-1} A^T, is
+
+    grad_x log p_t(y | x_t) = (1 + w A^T A)^{-1} A^T (y - A x_t) / sigma_N^2,   w = sigma(t)^2 / sigma_N^2,
+
+a system in the source's dimension, solved by the same conjugate gradients, warm-started
+at the previous call's solution (the right-hand side moves little from one step to the
+next). Early in the reverse SDE (w lambda_max >> 1) a few iterations leave it inexact in
+the least constrained directions, where the prior's score dominates anyway; by the end
+(sigma(t) -> 0) both forms are A^T (y - A x) / sigma_N^2 and the posterior is the same.
+The explicit solvers use it; the implicit one's step is derived for eq. 19 and keeps it.
+
 :class:`ConvolvedLikelihood` holds A, y and sigma_N of a batch, counts the applications
 of A and A^T, and solves the shifted normal equations (1 + w A^T A) x = b by conjugate
 gradients (:func:`conjugate_gradient`) for the linearly implicit solver
@@ -121,12 +138,20 @@ class ConvolvedLikelihood:
     that a solver's cost is measured, not estimated.
     """
 
-    def __init__(self, operator, observation: Tensor, sigma_noise: Tensor | float):
+    COVARIANCES = ("identity", "exact")
+
+    def __init__(self, operator, observation: Tensor, sigma_noise: Tensor | float, covariance: str = "identity",
+                 cg_iterations: int = 8, cg_tolerance: float = 1e-3):
+        if covariance not in self.COVARIANCES:
+            raise ValueError(f"unknown convolved-likelihood covariance {covariance!r}; expected one of "
+                             f"{list(self.COVARIANCES)}")
         self.operator, self.observation = operator, observation
         self.sigma_noise = torch.as_tensor(sigma_noise, dtype=observation.dtype, device=observation.device)
+        self.covariance, self.cg_iterations, self.cg_tolerance = covariance, cg_iterations, cg_tolerance
         self.forward_count = 0
         self.adjoint_count = 0
         self._adjoint_observation: Tensor | None = None
+        self._previous: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         """A x."""
@@ -143,8 +168,18 @@ class ConvolvedLikelihood:
         return (self.sigma_noise**2 + sigma_t**2).expand(len(self.observation))
 
     def score(self, x: Tensor, sigma_t: Tensor) -> Tensor:
-        """A^T (y - A x) / (sigma_N^2 + sigma_t^2) (eq. 19): one A and one A^T."""
-        return convolved_likelihood_score(x, self.observation, self, self.sigma_noise, sigma_t)
+        """A^T (y - A x) / (sigma_N^2 + sigma_t^2) (eq. 19): one A and one A^T; with
+        ``covariance='exact'`` (1 + w A^T A)^{-1} A^T (y - A x) / sigma_N^2 (module docstring),
+        plus the CG iterations."""
+        if self.covariance == "identity":
+            return convolved_likelihood_score(x, self.observation, self, self.sigma_noise, sigma_t)
+        noise2 = _variance(self.sigma_noise, torch.zeros_like(self.sigma_noise), x.ndim)
+        rhs = self.adjoint(self.observation - self.forward(x)) / noise2
+        weight = (torch.as_tensor(sigma_t, dtype=x.dtype, device=x.device) ** 2
+                  / self.sigma_noise**2).expand(len(x))
+        start = self._previous if self._previous is not None and self._previous.shape == rhs.shape else rhs
+        self._previous, _ = self.solve_shifted(rhs, weight, start, self.cg_iterations, self.cg_tolerance)
+        return self._previous
 
     def adjoint_observation(self) -> Tensor:
         """A^T y, computed once (one A^T)."""

@@ -65,7 +65,7 @@ def ood_experiment(model, mocks: ScoreLensSet, system: int, glyph: str, noise_le
     samples, _, n_steps = sample_sources(model, sim, lens, src, obs, levels, solver, n_steps, n_samples,
                                 settings.max_batch, seed + 1, device=device,
                                 stability_refinement=settings.stability_refinement,
-                                **settings.options(solver))
+                                likelihood=settings.likelihood, **settings.options(solver))
     chi2 = np.zeros((len(levels), n_samples))
     for i in range(len(levels)):
         op_i = LensingOperator(sim, torch.as_tensor(lens[[i] * n_samples], dtype=torch.float32, device=device),

@@ -81,6 +81,7 @@ class SdeSettings:
     imex_euler_maruyama: dict[str, Any]
     max_batch: int
     stability_refinement: bool = True
+    likelihood: dict[str, Any] | None = None  # covariance (identity: eq. 19 | exact), cg_iterations, cg_tolerance
 
     def __post_init__(self) -> None:
         unknown = [s for s in [*self.solvers, self.map_lens_solver] if s not in SOLVERS]
@@ -107,9 +108,9 @@ class PosteriorScore:
     batch), ``likelihood`` the :class:`ConvolvedLikelihood` (which counts A and A^T).
     """
 
-    def __init__(self, model: ScoreUNet, operator, observation: Tensor, sigma_noise: Tensor):
+    def __init__(self, model: ScoreUNet, operator, observation: Tensor, sigma_noise: Tensor, **likelihood):
         self.model = model
-        self.likelihood = ConvolvedLikelihood(operator, observation, sigma_noise)
+        self.likelihood = ConvolvedLikelihood(operator, observation, sigma_noise, **likelihood)
         self.network_count = 0
 
     def prior(self, x: Tensor, t: Tensor) -> Tensor:
@@ -155,7 +156,7 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
                    source_parameters: np.ndarray, observations: np.ndarray, noise_sigma: np.ndarray,
                    solver: str, n_steps: int, n_samples: int, max_batch: int, seed: int,
                    device: torch.device | str = "cpu", cost: SamplingCost | None = None,
-                   stability_refinement: bool = True,
+                   stability_refinement: bool = True, likelihood: dict[str, Any] | None = None,
                    **options) -> tuple[np.ndarray, np.ndarray, int]:
     """``n_samples`` posterior samples of each of S systems.
 
@@ -165,6 +166,9 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
     implicit solver needs none. Without it every solver takes exactly ``n_steps`` (the paper's
     N uniform Euler-Maruyama steps). With
     ``cost``, the network evaluations and operator applications per sample are added to it.
+    ``likelihood``: the :class:`ConvolvedLikelihood` settings (``covariance``: ``identity``,
+    eq. 19, or ``exact``, beyond the paper, for the explicit solvers; the implicit solver's
+    step keeps eq. 19).
 
     ``observations`` and ``noise_sigma`` are in the image's brightness unit; the sampling runs
     in the prior's units (:func:`data_in_prior_units`). Returns samples (S, n_samples, M, M)
@@ -191,7 +195,7 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
         y, sigma_n = data_in_prior_units(op, torch.as_tensor(observations[idx], dtype=dtype, device=device),
                                          torch.as_tensor(noise_sigma[idx], dtype=dtype, device=device),
                                          normalisation)
-        score = PosteriorScore(model, op, y, sigma_n)
+        score = PosteriorScore(model, op, y, sigma_n, **(likelihood or {}))
         # the implicit solver needs no stability refinement: skip the power iteration
         refine = stability_refinement and solver not in LIKELIHOOD_SPLIT_SOLVERS
         stiffness = float(largest_eigenvalue(op).max()) if refine else None
@@ -258,7 +262,7 @@ def sample_mocks(model: ScoreUNet, mocks: ScoreLensSet, settings: SdeSettings, s
         model, score_simulator(mocks, device=device), np.asarray(lens_parameters), np.asarray(source_parameters),
         mocks.observations, mocks.noise_sigma, solver, n_steps, settings.n_samples, settings.max_batch,
         seed, device=device, cost=cost, stability_refinement=settings.stability_refinement,
-        **settings.options(solver))
+        likelihood=settings.likelihood, **settings.options(solver))
     if taken != n_steps:
         logger.info("%s took %d steps (%d requested) to keep the likelihood step stable", solver, taken, n_steps)
     requested, n_steps = n_steps, taken
@@ -273,5 +277,7 @@ def sample_mocks(model: ScoreUNet, mocks: ScoreLensSet, settings: SdeSettings, s
                "lens": lens, "technique2_probability": p_n, "n_dim": n_dim,
                "sigma_min": sde.sigma_min, "sigma_max": sde.sigma_max,
                "solver_options": settings.options(solver),
+               "likelihood_covariance": ("identity" if solver in LIKELIHOOD_SPLIT_SOLVERS
+                                         else (settings.likelihood or {}).get("covariance", "identity")),
                "lens_parameter_names": list(LENS_PARAMETER_NAMES),
                "source_parameter_names": list(SOURCE_PARAMETER_NAMES)})
