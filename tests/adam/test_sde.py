@@ -6,9 +6,11 @@ import torch
 from scipy.spatial.distance import pdist
 
 from galprior.inference.sde.likelihood import (ConvolvedLikelihood, conjugate_gradient, convolved_likelihood_score,
+                                               normal_spectrum,
                                                convolved_log_likelihood)
 from galprior.inference.sde.solvers import karras_sigmas, score_evaluations, solve
 from galprior.lensing.operator import LensingOperator
+from galprior.lensing.simulator import LensSimulator
 from galprior.models.score.loss import dsm_loss
 from galprior.models.score.sde import (VESDE, largest_pairwise_distance, technique2_probability,
                                        technique2_steps)
@@ -340,8 +342,10 @@ class _Scaled(_Gaussian):
 
     def covariance_score(self, sde, covariance, n):
         prior = self.prior_score(sde)
+        values, vectors = torch.linalg.eigh(self.A.T @ self.A)
+        spectrum = (vectors[None], values[None], torch.zeros(n, dtype=torch.long))
         likelihood = ConvolvedLikelihood(self, self.y.expand(n, -1), self.noise, covariance=covariance,
-                                         cg_iterations=50, cg_tolerance=1e-10)
+                                         spectrum=spectrum if covariance == "exact" else None)
 
         def score(x, t):
             return prior(x, t) + likelihood.score(x, sde.sigma(t))
@@ -356,14 +360,31 @@ def test_exact_convolved_score_is_the_dense_formula():
     y = torch.randn(2, 6, generator=g, dtype=torch.float64)
     x = torch.randn(2, 4, generator=g, dtype=torch.float64)
     noise = 0.3
+    values, vectors = torch.linalg.eigh(a.T @ a)
+    spectrum = (vectors[None], values[None], torch.zeros(2, dtype=torch.long))
     for sigma_t in (0.05, 1.0, 10.0):
-        got = ConvolvedLikelihood(op, y, noise, covariance="exact", cg_iterations=100,
-                                  cg_tolerance=1e-13).score(x, torch.tensor(sigma_t, dtype=torch.float64))
+        got = ConvolvedLikelihood(op, y, noise, covariance="exact", spectrum=spectrum).score(
+            x, torch.tensor(sigma_t, dtype=torch.float64))
         cov = noise**2 * torch.eye(6, dtype=torch.float64) + sigma_t**2 * a @ a.T
         want = torch.linalg.solve(cov, (y - x @ a.T).T).T @ a
         torch.testing.assert_close(got, want, rtol=1e-7, atol=1e-9)
     with pytest.raises(ValueError, match="covariance 'diagonal'"):
         ConvolvedLikelihood(op, y, noise, covariance="diagonal")
+    with pytest.raises(ValueError, match="needs the spectrum"):
+        ConvolvedLikelihood(op, y, noise, covariance="exact")
+
+
+def test_normal_spectrum_of_a_lensing_operator():
+    # V diag(lambda) V^T is A^T A of the dense operator; sources above the limit are refused by name
+    sim = LensSimulator(32, 0.1, psf_sigma=None, pool_factor=2, dtype=torch.float64)
+    lens = torch.tensor([[1.0, 2.0, 0.8, 0.3, 0.05, -0.02, 0.02, 0.01]], dtype=torch.float64)
+    source = torch.tensor([[1.0, 1.6, 0.0, 0.0]], dtype=torch.float64)
+    op = LensingOperator(sim, lens, source, (8, 8))
+    vectors, values = normal_spectrum(op)
+    a = op.matrix()[0]
+    torch.testing.assert_close(vectors[0] @ torch.diag(values[0]) @ vectors[0].T, a.T @ a, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="at most 4096 pixels"):
+        normal_spectrum(LensingOperator(sim, lens, source, (65, 65)))
 
 
 def test_exact_covariance_sampler_matches_the_posterior_where_eq19_does_not():

@@ -58,7 +58,7 @@ from galprior.models.score.normalisation import Normalisation, get_normalisation
 from galprior.models.score.sde import technique2_probability, technique2_steps
 from galprior.store import ScoreLensSet, SdePosteriorSet
 
-from .likelihood import ConvolvedLikelihood, largest_eigenvalue
+from .likelihood import ConvolvedLikelihood, largest_eigenvalue, normal_spectrum
 from .solvers import LIKELIHOOD_SPLIT_SOLVERS, SOLVERS, score_evaluations, solve, steps_taken
 
 __all__ = ["SdeSettings", "PosteriorScore", "SamplingCost", "score_simulator", "data_in_prior_units",
@@ -81,7 +81,7 @@ class SdeSettings:
     imex_euler_maruyama: dict[str, Any]
     max_batch: int
     stability_refinement: bool = True
-    likelihood: dict[str, Any] | None = None  # covariance (identity: eq. 19 | exact), cg_iterations, cg_tolerance
+    likelihood: dict[str, Any] | None = None  # covariance: identity (eq. 19) | exact
 
     def __post_init__(self) -> None:
         unknown = [s for s in [*self.solvers, self.map_lens_solver] if s not in SOLVERS]
@@ -108,9 +108,10 @@ class PosteriorScore:
     batch), ``likelihood`` the :class:`ConvolvedLikelihood` (which counts A and A^T).
     """
 
-    def __init__(self, model: ScoreUNet, operator, observation: Tensor, sigma_noise: Tensor, **likelihood):
+    def __init__(self, model: ScoreUNet, operator, observation: Tensor, sigma_noise: Tensor,
+                 covariance: str = "identity", spectrum: tuple[Tensor, Tensor, Tensor] | None = None):
         self.model = model
-        self.likelihood = ConvolvedLikelihood(operator, observation, sigma_noise, **likelihood)
+        self.likelihood = ConvolvedLikelihood(operator, observation, sigma_noise, covariance, spectrum)
         self.network_count = 0
 
     def prior(self, x: Tensor, t: Tensor) -> Tensor:
@@ -186,6 +187,15 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
     generator = torch.Generator().manual_seed(seed)
     chunks = range(0, len(pairs), max_batch)
     taken = 0
+    covariance = (likelihood or {}).get("covariance", "identity")
+    spectra = None
+    if covariance == "exact" and solver not in LIKELIHOOD_SPLIT_SOLVERS:
+        # A^T A of each lens once, shared by its samples (likelihood module docstring)
+        parts = [normal_spectrum(LensingOperator(
+            simulator, torch.as_tensor(lens_parameters[[s]], dtype=dtype, device=device),
+            torch.as_tensor(source_parameters[[s]], dtype=dtype, device=device), (size, size)))
+            for s in progress_bar(range(n_sys), desc="spectra of A^T A", leave=False)]
+        spectra = (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]))
     for start in progress_bar(chunks, desc=f"{solver} ({n_steps} steps)", leave=False):
         idx = pairs[start:start + max_batch]
         started = time.perf_counter()
@@ -195,7 +205,8 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
         y, sigma_n = data_in_prior_units(op, torch.as_tensor(observations[idx], dtype=dtype, device=device),
                                          torch.as_tensor(noise_sigma[idx], dtype=dtype, device=device),
                                          normalisation)
-        score = PosteriorScore(model, op, y, sigma_n, **(likelihood or {}))
+        score = PosteriorScore(model, op, y, sigma_n, "exact" if spectra else "identity",
+                               (*spectra, torch.as_tensor(idx, device=device)) if spectra else None)
         # the implicit solver needs no stability refinement: skip the power iteration
         refine = stability_refinement and solver not in LIKELIHOOD_SPLIT_SOLVERS
         stiffness = float(largest_eigenvalue(op).max()) if refine else None
