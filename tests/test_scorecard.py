@@ -52,7 +52,12 @@ def tables(tmp_path):
                   "colour_gr_abs_median": [0.5, 0.04], "colour_ri_abs_median": [0.02, 0.3]}
                  ).to_csv(d / "nguyen/deblending_metrics.csv", index=False)
     pd.DataFrame({"sample": ["cosmos", "parametric", "flowvae"], "rel_diff_sigma": [0.0, -0.03, 0.015],
-                  "rel_diff_abs_g": [0.0, 0.0, -0.08]}).to_csv(d / "lanusse/morphology_summary.csv", index=False)
+                  "rel_diff_abs_g": [0.0, 0.0, -0.08],
+                  "p_value_second_order": [np.nan, 0.001, 0.2], "p_value_gini_m20": [np.nan, 0.03, 0.5],
+                  "p_value_mid": [np.nan, 0.001, 0.02],
+                  "difference_low_gini_m20": [np.nan, np.nan, -0.001],
+                  "difference_low_mid": [np.nan, np.nan, 0.009]}).to_csv(d / "lanusse/morphology_summary.csv",
+                                                                         index=False)
     pd.DataFrame({"sample": ["parametric", "flowvae"] * 2, "statistic": ["gini", "gini", "m20", "m20"],
                   "energy_distance": [0.004, 0.002, 0.01, 0.02]}).to_csv(d / "lanusse/two_sample_tests.csv",
                                                                           index=False)
@@ -86,8 +91,12 @@ def test_each_headline_is_computed_and_judged(tables):
     assert card.loc["median |g - r colour error| after training 2, LSST", "meets"] == "yes"
     assert card.loc["median |r - i colour error| after training 2, LSST", "meets"] == "no"
     assert card.loc["mean |g| of Flow-VAE samples against COSMOS", "meets"] == "no"
-    assert card.loc["Gini energy distance to COSMOS, Flow-VAE over parametric", "ours"] == pytest.approx(0.5)
-    assert card.loc["M20 energy distance to COSMOS, Flow-VAE over parametric", "meets"] == "no"
+    twins = card.loc["statistic families in which the parametric twins are told from COSMOS (p < 0.01)"]
+    assert twins["ours"] == 2 and twins["meets"] == "yes"
+    assert card.loc["Flow-VAE's margin over the parametric twins, Gini-M20: lower end of its interval",
+                    "meets"] == "no"
+    assert card.loc["Flow-VAE's margin over the parametric twins, MID: lower end of its interval",
+                    "ours"] == pytest.approx(0.009)
 
 
 def test_at_least_three_headlines_per_system_and_only_the_systems_that_ran(tables):
