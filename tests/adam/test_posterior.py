@@ -22,7 +22,7 @@ def _settings(**overrides):
                   map_lens_solver="heun", heun={"rho": 7.0, "churn": 0.0}, predictor_corrector={"snr": 0.16},
                   imex_euler_maruyama={"cg_iterations": 8, "cg_tolerance": 1e-3, "noise_correction": 1.0,
                                        "prior_step": "adaptive"},
-                  max_batch=4)
+                  max_batch=4, likelihood={"covariance": "identity"})
     values.update(overrides)
     return SdeSettings(**values)
 
@@ -163,3 +163,16 @@ def test_lensing_operator_matrix_conserves_surface_brightness():
     np.testing.assert_allclose(a @ x.reshape(-1).numpy(), op.forward(x).reshape(-1).numpy(), atol=1e-12)
     checks = operator_checks(a)
     assert checks["diagonal_max"] <= 1 + 1e-9 and checks["n_seen_pixels"] > 0
+
+
+def test_operator_check_table_of_large_sources_has_only_the_largest_eigenvalue(tiny_mocks, monkeypatch):
+    # above the dense limit (the paper's 256^2 sources) only lambda_max, by power iteration
+    import galprior.inference.sde.likelihood as likelihood
+    from galprior.metrics.sde import OPERATOR_CHECK_COLUMNS, operator_check_table
+
+    dense = operator_check_table(tiny_mocks)
+    assert list(dense.columns) == ["system", "noise_sigma", *OPERATOR_CHECK_COLUMNS]
+    monkeypatch.setattr(likelihood, "DENSE_SPECTRUM_LIMIT", 4)
+    power = operator_check_table(tiny_mocks)
+    assert power["diagonal_max"].isna().all() and power["n_seen_pixels"].isna().all()
+    np.testing.assert_allclose(power["eigenvalue_max"], dense["eigenvalue_max"], rtol=1e-3)

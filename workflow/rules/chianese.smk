@@ -177,6 +177,11 @@ rule infer_map:
         "../scripts/infer_map.py"
 
 
+# the sampler's settings and seed: read by infer_hmc, and recorded by merge_posteriors in the joined store
+HMC_INFERENCE = {key: config["chianese"][key] for key in ("inference", "paper_inference", "hmc")}
+HMC_SEED = config["seed"] + 5
+
+
 rule infer_hmc:
     # HMC/NUTS from the MAP (chianese.inference: galprior = Laplace/pilot metric; paper = Pyro's NUTS),
     # one job per sampled system: on 2 cores a free core takes the next system's posteriors.
@@ -190,8 +195,8 @@ rule infer_hmc:
         posterior=directory(CHIANESE["posterior_part"]),
     params:
         priors=config["priors"],
-        inference={key: config["chianese"][key] for key in ("inference", "paper_inference", "hmc")},
-        seed=config["seed"] + 5,
+        inference=HMC_INFERENCE,
+        seed=HMC_SEED,
         device=config["device"],
     log:
         log_path("infer_hmc", "system{system}"),
@@ -215,6 +220,9 @@ rule merge_posteriors:
         parts=expand(CHIANESE["posterior_part"], system=config["chianese"]["hmc"]["systems"]),
     output:
         posterior=directory(CHIANESE["posterior"]),
+    params:
+        inference=HMC_INFERENCE,
+        seed=HMC_SEED,
     log:
         log_path("merge_posteriors"),
     priority: 2

@@ -7,4 +7,4 @@ setup_logging(snakemake.log[0])
 from galprior.store import PosteriorSampleSet  # noqa: E402
 
 PosteriorSampleSet.concatenate([PosteriorSampleSet.load(p) for p in snakemake.input.parts]).save(
-    snakemake.output.posterior)
+    snakemake.output.posterior, seed=snakemake.params.seed, config=snakemake.params.inference)

@@ -80,8 +80,8 @@ class SdeSettings:
     predictor_corrector: dict[str, float]
     imex_euler_maruyama: dict[str, Any]
     max_batch: int
+    likelihood: dict[str, Any]  # covariance: identity (eq. 19) | exact
     stability_refinement: bool = True
-    likelihood: dict[str, Any] | None = None  # covariance: identity (eq. 19) | exact
 
     def __post_init__(self) -> None:
         unknown = [s for s in [*self.solvers, self.map_lens_solver] if s not in SOLVERS]
@@ -289,6 +289,6 @@ def sample_mocks(model: ScoreUNet, mocks: ScoreLensSet, settings: SdeSettings, s
                "sigma_min": sde.sigma_min, "sigma_max": sde.sigma_max,
                "solver_options": settings.options(solver),
                "likelihood_covariance": ("identity" if solver in LIKELIHOOD_SPLIT_SOLVERS
-                                         else (settings.likelihood or {}).get("covariance", "identity")),
+                                         else settings.likelihood["covariance"]),
                "lens_parameter_names": list(LENS_PARAMETER_NAMES),
                "source_parameter_names": list(SOURCE_PARAMETER_NAMES)})
