@@ -97,10 +97,10 @@ def test_convolved_likelihood_score_is_the_gradient_of_its_log_density(small_len
 class _Gaussian:
     """y = A x + noise, x ~ N(mu0, diag v0): the posterior N(mean, C) in closed form."""
 
-    def __init__(self, d, m, prior_var, noise, seed=0):
+    def __init__(self, d, m, prior_var, noise, seed=0, gain=1.0):
         g = torch.Generator().manual_seed(seed)
         q = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))[0]
-        self.A = q[:m]                      # orthonormal rows: A A^T = 1 (eq. 19 exact)
+        self.A = gain * q[:m]               # orthogonal rows: A A^T = gain^2 1 (eq. 19 exact for gain 1)
         self.mu0 = torch.randn(d, generator=g, dtype=torch.float64) * 0.3
         self.v0 = prior_var * (0.5 + torch.rand(d, generator=g, dtype=torch.float64))
         self.noise = noise
@@ -326,19 +326,8 @@ def test_grid_refinement_keeps_a_stiff_linear_problem_stable():
 
 
 class _Scaled(_Gaussian):
-    """The same problem with A scaled by ``gain``: A A^T = gain^2 1, where eq. 19 is wrong
-    (a source pixel seen by several image pixels) and the exact covariance is needed."""
-
-    def __init__(self, gain, **kwargs):
-        super().__init__(**kwargs)
-        self.A = gain * self.A
-        g = torch.Generator().manual_seed(11)
-        x = self.mu0 + torch.randn(len(self.mu0), generator=g, dtype=torch.float64)
-        self.y = self.A @ x + self.noise * torch.randn(len(self.A), generator=g, dtype=torch.float64)
-        precision = torch.diag(1 / self.v0) + self.A.T @ self.A / self.noise**2
-        self.cov = torch.linalg.inv(precision)
-        self.mean = self.cov @ (self.mu0 / self.v0 + self.A.T @ self.y / self.noise**2)
-        self.lam, self.U = torch.linalg.eigh(self.cov)
+    """The problem with ``gain`` != 1: A A^T = gain^2 1, where eq. 19 is wrong (a source pixel
+    seen by several image pixels) and the exact covariance is needed."""
 
     def covariance_score(self, sde, covariance, n):
         prior = self.prior_score(sde)
@@ -391,7 +380,7 @@ def test_exact_covariance_sampler_matches_the_posterior_where_eq19_does_not():
     # a broad prior (app. A's regime) with A A^T = 4: the exact convolved likelihood is then
     # the exact p_t(y | x_t) and Euler-Maruyama recovers the posterior; eq. 19 does not
     sde = VESDE(1e-3, 20.0)
-    problem = _Scaled(2.0, d=4, m=4, prior_var=1e4, noise=0.3, seed=3)
+    problem = _Scaled(d=4, m=4, prior_var=1e4, noise=0.3, seed=3, gain=2.0)
     x = solve("euler_maruyama", problem.covariance_score(sde, "exact", 3000), sde, (3000, 4), 800,
               generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     problem.check(x)

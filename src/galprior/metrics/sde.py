@@ -275,13 +275,13 @@ def pixel_coverage(samples: np.ndarray, truth: np.ndarray, block: int = 4, n_boo
     size = truth.shape[-1]
     blocks = (np.arange(size)[:, None] // block) * ((size + block - 1) // block) + np.arange(size)[None] // block
     ids = np.unique(blocks[region])
+    counts = np.bincount(blocks[region], minlength=blocks.max() + 1)[ids].astype(np.float64)
     rng = np.random.default_rng(seed)
     draws = rng.choice(len(ids), size=(n_bootstrap, len(ids)))
     rows = []
     for k in COVERAGE_WIDTHS:
         inside = np.abs(mean - truth) < k * std
-        hits = np.array([inside[region & (blocks == b)].sum() for b in ids], np.float64)
-        counts = np.array([(region & (blocks == b)).sum() for b in ids], np.float64)
+        hits = np.bincount(blocks[region], weights=inside[region], minlength=blocks.max() + 1)[ids]
         boot = hits[draws].sum(1) / counts[draws].sum(1)
         value, error = float(hits.sum() / counts.sum()), float(boot.std(ddof=1))
         expected = expected_coverage(k, n)

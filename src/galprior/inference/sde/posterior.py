@@ -61,7 +61,7 @@ from galprior.store import ScoreLensSet, SdePosteriorSet
 from .likelihood import ConvolvedLikelihood, largest_eigenvalue, normal_spectrum
 from .solvers import LIKELIHOOD_SPLIT_SOLVERS, SOLVERS, score_evaluations, solve, steps_taken
 
-__all__ = ["SdeSettings", "PosteriorScore", "SamplingCost", "score_simulator", "data_in_prior_units",
+__all__ = ["SdeSettings", "likelihood_covariance", "PosteriorScore", "SamplingCost", "score_simulator", "data_in_prior_units",
            "sample_sources", "sample_mocks", "map_lens", "truth_sources"]
 
 logger = logging.getLogger(__name__)
@@ -153,6 +153,14 @@ def data_in_prior_units(operator, observations: Tensor, noise_sigma: Tensor,
     return observations / normalisation.scale, noise_sigma / normalisation.scale
 
 
+def likelihood_covariance(solver: str, likelihood: dict[str, Any] | None) -> str:
+    """The convolved-likelihood covariance ``solver`` samples with: the setting's for the
+    explicit solvers, eq. 19's (``identity``) for the implicit one, whose step is derived for it."""
+    if solver in LIKELIHOOD_SPLIT_SOLVERS:
+        return "identity"
+    return (likelihood or {}).get("covariance", "identity")
+
+
 def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: np.ndarray,
                    source_parameters: np.ndarray, observations: np.ndarray, noise_sigma: np.ndarray,
                    solver: str, n_steps: int, n_samples: int, max_batch: int, seed: int,
@@ -187,9 +195,8 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
     generator = torch.Generator().manual_seed(seed)
     chunks = range(0, len(pairs), max_batch)
     taken = 0
-    covariance = (likelihood or {}).get("covariance", "identity")
     spectra = None
-    if covariance == "exact" and solver not in LIKELIHOOD_SPLIT_SOLVERS:
+    if likelihood_covariance(solver, likelihood) == "exact":
         # A^T A of each lens once, shared by its samples (likelihood module docstring)
         parts = [normal_spectrum(LensingOperator(
             simulator, torch.as_tensor(lens_parameters[[s]], dtype=dtype, device=device),
@@ -288,7 +295,6 @@ def sample_mocks(model: ScoreUNet, mocks: ScoreLensSet, settings: SdeSettings, s
                "lens": lens, "technique2_probability": p_n, "n_dim": n_dim,
                "sigma_min": sde.sigma_min, "sigma_max": sde.sigma_max,
                "solver_options": settings.options(solver),
-               "likelihood_covariance": ("identity" if solver in LIKELIHOOD_SPLIT_SOLVERS
-                                         else settings.likelihood["covariance"]),
+               "likelihood_covariance": likelihood_covariance(solver, settings.likelihood),
                "lens_parameter_names": list(LENS_PARAMETER_NAMES),
                "source_parameter_names": list(SOURCE_PARAMETER_NAMES)})
