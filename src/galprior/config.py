@@ -9,8 +9,6 @@ the configuration needs but the workflow does not make are listed by
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,13 +21,6 @@ PRODUCT_PAPERS = {"chianese": "Chianese et al. 2020", "lanusse": "Lanusse et al.
 #: ``_apply_exclusion``; the same table as ``galprior.data.cosmos.EXCLUSION_COLUMNS``,
 #: kept here so that the start-up check does not import GalSim).
 SELECTION_LEVELS = ("bad_stamp", "marginal")
-
-
-def config_hash(*configs: Any) -> str:
-    """Short stable hash of configuration values (sorted JSON, SHA-256, 16 hex digits)."""
-    text = json.dumps(configs[0] if len(configs) == 1 else list(configs), sort_keys=True,
-                      default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class ConfigError(ValueError):

@@ -8,7 +8,7 @@ from importlib import metadata
 from typing import Any
 
 from galprior import __version__
-from galprior.config import config_hash
+from galprior.store import config_hash
 
 PACKAGES = ("torch", "pyro-ppl", "galsim", "blending-toolkit", "numpy", "zarr", "snakemake")
 

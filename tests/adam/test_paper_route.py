@@ -14,7 +14,7 @@ from galprior.config import ConfigError, check_adam, check_config, load_config, 
 from galprior.inference.sde.likelihood import convolved_likelihood_score
 from galprior.inference.sde.posterior import SdeSettings, data_in_prior_units
 from galprior.lensing.operator import LensingOperator
-from galprior.models.score.normalisation import get_normalisation
+from galprior.data.score_normalisation import get_normalisation
 from galprior.models.score.sde import technique2_probability
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -167,12 +167,12 @@ def test_lensing_operator_matrix_conserves_surface_brightness():
 
 def test_operator_check_table_of_large_sources_has_only_the_largest_eigenvalue(tiny_mocks, monkeypatch):
     # above the dense limit (the paper's 256^2 sources) only lambda_max, by power iteration
-    import galprior.inference.sde.likelihood as likelihood
+    import galprior.lensing.operator as operator
     from galprior.metrics.sde import OPERATOR_CHECK_COLUMNS, operator_check_table
 
     dense = operator_check_table(tiny_mocks)
     assert list(dense.columns) == ["system", "noise_sigma", *OPERATOR_CHECK_COLUMNS]
-    monkeypatch.setattr(likelihood, "DENSE_SPECTRUM_LIMIT", 4)
+    monkeypatch.setattr(operator, "DENSE_SPECTRUM_LIMIT", 4)
     power = operator_check_table(tiny_mocks)
     assert power["diagonal_max"].isna().all() and power["n_seen_pixels"].isna().all()
     np.testing.assert_allclose(power["eigenvalue_max"], dense["eigenvalue_max"], rtol=1e-3)

@@ -179,7 +179,7 @@ def test_every_ncsnpp_path_runs_and_rejects_unknown_names(tiny_architecture):
 # -- the prior's units ------------------------------------------------------------------------
 
 def test_smith2022_maps_the_clip_range_to_minus_one_one_and_brightness_back():
-    from galprior.models.score.normalisation import get_normalisation, normalise_image
+    from galprior.data.score_normalisation import get_normalisation, normalise_image
 
     image = np.array([[-1.0, 0.0], [2.75, 9.0]])
     x = normalise_image(image, "smith2022", clip_level=5.5)

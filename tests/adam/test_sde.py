@@ -6,10 +6,9 @@ import torch
 from scipy.spatial.distance import pdist
 
 from galprior.inference.sde.likelihood import (ConvolvedLikelihood, conjugate_gradient, convolved_likelihood_score,
-                                               normal_spectrum,
                                                convolved_log_likelihood)
 from galprior.inference.sde.solvers import karras_sigmas, score_evaluations, solve
-from galprior.lensing.operator import LensingOperator
+from galprior.lensing.operator import LensingOperator, normal_spectrum
 from galprior.lensing.simulator import LensSimulator
 from galprior.models.score.loss import dsm_loss
 from galprior.models.score.sde import (VESDE, largest_pairwise_distance, technique2_probability,

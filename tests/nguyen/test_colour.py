@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from galprior.data.moments import moment_ellipticity
 from galprior.data.normalisation import normalise
 from galprior.metrics.deblending import (
     band_fluxes, band_fraction_correlation, band_fraction_correlation_across, band_fractions, colour_error,
-    colour_metrics, hsm_ellipticity, moment_ellipticity, subtract_background,
+    colour_metrics, hsm_ellipticity, subtract_background,
 )
 from galprior.models.deblender.evaluation import band_fractions as head_fractions
 from galprior.models.deblender.network import DeblenderVAE, colour_loss

@@ -7,7 +7,7 @@ import pytest
 from astropy.table import Table
 
 from galprior.data.des import Im3shapeColumns, load_des_cutouts, read_im3shape_catalogue
-from galprior.metrics.deblending import moment_ellipticity
+from galprior.data.moments import moment_ellipticity
 
 COLUMNS = Im3shapeColumns(id="coadd_objects_id", ra="ra", dec="dec", e1="e1", e2="e2", snr="snr_w")
 

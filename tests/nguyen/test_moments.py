@@ -6,7 +6,8 @@ import galsim
 import numpy as np
 import pytest
 
-from galprior.metrics.deblending import cosine_similarity, distortion_to_shear, ellipticity_rmse, moment_ellipticity, ssim
+from galprior.data.moments import moment_ellipticity
+from galprior.metrics.deblending import cosine_similarity, distortion_to_shear, ellipticity_rmse, ssim
 
 
 def elliptical_gaussian(n: int, a: float, b: float, theta: float, x0: float = 0.0, y0: float = 0.0) -> np.ndarray:

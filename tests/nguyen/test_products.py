@@ -12,7 +12,8 @@ from galprior.data.blends import (
     catalogue_ellipticity, merge_blend_shards, network_inputs, prepare_blend_shard,
 )
 from galprior.config import schema_defaults
-from galprior.metrics.deblending import deblending_metrics, ellipticity_rmse, moment_ellipticity, roundness_ratio
+from galprior.data.moments import moment_ellipticity
+from galprior.metrics.deblending import deblending_metrics, ellipticity_rmse, roundness_ratio
 from galprior.store import BlendSet, DeblendEvaluation, StoreError
 
 

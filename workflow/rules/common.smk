@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from galprior.config import config_hash
+from galprior.store import config_hash
 from galprior.config import cosmos_download_dirs, cosmos_options, galaxy_sources, split_sizes
 
 # Jobs import the package from this checkout (src/), so a conda environment from

@@ -15,7 +15,7 @@ from galprior.inference.sde.posterior import SdeSettings  # noqa: E402
 from galprior.inference.sde.prior import sample_prior  # noqa: E402
 from galprior.metrics.sde import moment_comparison  # noqa: E402
 from galprior.models.registry import load_model  # noqa: E402
-from galprior.models.score.normalisation import get_normalisation  # noqa: E402
+from galprior.data.score_normalisation import get_normalisation  # noqa: E402
 from galprior.store import ScoreGalaxySet, ScorePriorSampleSet  # noqa: E402
 
 options, settings = snakemake.params.options, SdeSettings(**snakemake.params.sde)

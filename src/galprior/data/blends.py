@@ -50,11 +50,11 @@ from astropy.table import Table
 from btk.sampling_functions import SamplingFunction
 
 from galprior.data.catsim import add_des_y_band, load_catalogue
+from galprior.data.moments import moment_ellipticity
 from galprior.data.normalisation import (  # noqa: F401  (re-exported)
     NETWORK_BANDS, denormalise, mean_band_maxima, mean_of_maxima, network_bands, network_inputs, normalise,
     to_network_bands,
 )
-from galprior.metrics.deblending import moment_ellipticity
 from galprior.store import StoreReader
 from galprior.store.nguyen import BlendSet
 

@@ -26,7 +26,7 @@ Preparation of one galaxy (:func:`probes_galaxy`), after Smith et al.'s
 3. the crop is resampled to ``adam.source_size`` keeping surface brightness
    (:func:`galprior.data.preprocess.resample_mean`; nothing to do at the paper's 256);
 4. it is normalised by ``adam.normalisation``
-   (:func:`galprior.models.score.normalisation.normalise_image`; paper: ``smith2022``, clip
+   (:func:`galprior.data.score_normalisation.normalise_image`; paper: ``smith2022``, clip
    at ``adam.probes.clip_level`` = 5.5 nanomaggies).
 """
 
@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from galprior.progress import progress_bar
+
+from galprior.data.score_normalisation import normalise_image
 
 __all__ = ["find_probes_files", "galaxy_name", "read_band_image", "rejection_reason", "probes_galaxy",
            "load_probes"]
@@ -130,7 +132,6 @@ def probes_galaxy(image: np.ndarray, *, crop: int | None, size: int, normalisati
     """One cut-out (H, W) as the prior learns it: central crop, resampled to (size, size)
     keeping surface brightness, normalised (steps 2-4 of the module docstring); float32."""
     from galprior.data.preprocess import resample_mean
-    from galprior.models.score.normalisation import normalise_image
 
     square = _central_crop(np.asarray(image, dtype=np.float64), crop, Path(path))
     return normalise_image(resample_mean(square, size), normalisation, clip_level)

@@ -8,10 +8,17 @@ by building a (n_out^2 x h w) matrix.
 x is the pixelated source (B, h, w) in the ``func.source`` convention, with the
 source parameters (intensity, scale, position) held fixed; y is the observed image
 (B, n_out, n_out) including the PSF and pooling of the simulator.
+
+The spectrum of A^T A, a property of A alone: :func:`largest_eigenvalue` by power
+iteration (any size; the stiffness of the likelihood term of the reverse SDE), and
+:func:`normal_spectrum`, its full eigendecomposition from the dense matrix, for sources of
+at most :data:`DENSE_SPECTRUM_LIMIT` pixels (the exact convolved covariance of
+:mod:`galprior.inference.sde.likelihood`; app. A's checks in :mod:`galprior.metrics.sde`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import torch
@@ -19,7 +26,10 @@ from torch import Tensor
 
 from .simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES, LensSimulator, as_parameter_tensor, validate_inputs
 
-__all__ = ["LensingOperator"]
+__all__ = ["LensingOperator", "DENSE_SPECTRUM_LIMIT", "largest_eigenvalue", "normal_spectrum"]
+
+#: the largest source (pixels) whose A^T A is eigendecomposed densely (:func:`normal_spectrum`)
+DENSE_SPECTRUM_LIMIT = 64 * 64
 
 
 class LensingOperator:
@@ -85,3 +95,36 @@ class LensingOperator:
                 x[:, j] = 1.0
                 columns.append(self.forward(x.reshape(self.batch_size, h, w)).reshape(self.batch_size, -1))
         return torch.stack(columns, dim=-1)
+
+
+def largest_eigenvalue(operator: LensingOperator, n_iter: int = 30, seed: int = 0) -> Tensor:
+    """Largest eigenvalue of A^T A for every batch item (B,), by power iteration.
+
+    It sets the stiffness of the likelihood term: an explicit step of the reverse SDE
+    is stable only while step x lambda_max / (sigma_N^2 + sigma^2) stays below ~2
+    (:mod:`galprior.inference.sde.solvers`). Unit: (image unit / source unit)^2.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand((operator.batch_size, *operator.source_shape), generator=gen,
+                   dtype=operator.beta_x.dtype).to(operator.beta_x.device)
+    lam = torch.zeros(operator.batch_size, dtype=x.dtype, device=x.device)
+    with torch.no_grad():
+        for _ in range(n_iter):
+            x = operator.adjoint(operator.forward(x))
+            lam = x.reshape(len(x), -1).norm(dim=-1)
+            x = x / lam.clamp_min(1e-30).reshape(-1, *([1] * (x.ndim - 1)))
+    return lam
+
+
+def normal_spectrum(operator: LensingOperator) -> tuple[Tensor, Tensor]:
+    """Eigenvectors (B, n, n) and eigenvalues (B, n) of A^T A for every batch item of
+    ``operator``, from its dense matrix (:meth:`LensingOperator.matrix`); n = source pixels,
+    at most :data:`DENSE_SPECTRUM_LIMIT`."""
+    n = math.prod(operator.source_shape)
+    if n > DENSE_SPECTRUM_LIMIT:
+        raise ValueError(f"the exact convolved covariance needs a dense A^T A of the {n}-pixel source; "
+                         f"at most {DENSE_SPECTRUM_LIMIT} pixels are supported: use covariance 'identity' "
+                         f"(eq. 19) for larger sources")
+    a = operator.matrix()
+    values, vectors = torch.linalg.eigh(a.transpose(-1, -2) @ a)
+    return vectors, values.clamp_min(0.0)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from galprior.progress import progress_bar
 
+from galprior.data.score_normalisation import get_normalisation
 from galprior.store import GalaxySet, MockLensSet, ScoreGalaxySet, ScoreLensSet
 
 from .func.raytrace import pixel_grid
@@ -156,13 +157,11 @@ def adam_mock_set(
     (``relative_noise``, ``noise_reference``: :func:`galprior.lensing.mocks.render_adam_mocks`).
 
     Each source is the galaxy as surface brightness s = scale x + offset of its normalisation
-    (:mod:`galprior.models.score.normalisation`), at the prior's resolution: the truth the
+    (:mod:`galprior.data.score_normalisation`), at the prior's resolution: the truth the
     evaluation compares the posterior samples with. Its source-plane ``scale`` makes the
     galaxy span ``fill_fraction`` of ``source_plane_size`` (:func:`source_scale`); position
     and lens from ``prior``, intensity 1.
     """
-    from galprior.models.score.normalisation import get_normalisation
-
     rng = np.random.default_rng(seed)
     normalisation = get_normalisation(galaxies.attrs["normalisation"])
     index = choose_galaxies(len(galaxies), n_systems, rng)

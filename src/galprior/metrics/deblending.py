@@ -1,14 +1,11 @@
-"""Deblending metrics of Nguyen 2025: moment ellipticities, SSIM and cosine similarity.
+"""Deblending metrics of Nguyen 2025: ellipticity errors, SSIM and cosine similarity.
 
-- :func:`moment_ellipticity`: eqs. 12-13, second moments ``Q_ij`` about the centroid of
-  the light with a uniform weight ``W = 1`` (the report's choice), then
-  ``e1 = (Qxx - Qyy)/(Qxx + Qyy)``, ``e2 = 2 Qxy/(Qxx + Qyy)``. This is the *distortion*
-  ``(a² - b²)/(a² + b²)`` of an elliptical profile; the report's eq. 15
+- Ellipticities from second moments, eqs. 12-13 (uniform weight ``W = 1``, the report's
+  choice), are measured by :func:`galprior.data.moments.moment_ellipticity`: the blend
+  labels are measured with it too, so it lives in the data layer. It gives the
+  *distortion* ``(a² - b²)/(a² + b²)`` of an elliptical profile; the report's eq. 15
   (``b/a = (1 - e)/(1 + e)``) belongs to the other convention, the reduced shear
-  ``(a - b)/(a + b)``: :func:`distortion_to_shear` converts. Axes: ``x`` is the column
-  index, ``y`` the row index of an ``(H, W)`` array, as GalSim draws them. Negative
-  pixels (noise, a reconstruction below zero) are clipped to zero first so that the
-  moment matrix stays positive.
+  ``(a - b)/(a + b)``: :func:`distortion_to_shear` converts.
 - Beside the report's ``W = 1`` (issue 33, to tell the network's round bias from the
   measurement's): :func:`subtract_background` removes a reconstruction's pedestal (the
   sigmoid output never reaches 0, and a flat pedestal over the stamp pulls ``W = 1``
@@ -32,40 +29,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def image_moments(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unweighted second moments ``(Qxx, Qyy, Qxy)`` of ``images`` (``(..., H, W)``), eq. 13.
-
-    Unit: pixel². Moments are taken about each image's own centroid; pixels below zero
-    count as zero.
-    """
-    images = np.clip(np.asarray(images, dtype=np.float64), 0.0, None)
-    h, w = images.shape[-2:]
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    flux = images.sum(axis=(-2, -1))
-    safe = np.where(flux > 0, flux, 1.0)
-    xc = (images * x).sum(axis=(-2, -1)) / safe
-    yc = (images * y).sum(axis=(-2, -1)) / safe
-    dx = x - xc[..., None, None]
-    dy = y - yc[..., None, None]
-    qxx = (images * dx * dx).sum(axis=(-2, -1)) / safe
-    qyy = (images * dy * dy).sum(axis=(-2, -1)) / safe
-    qxy = (images * dx * dy).sum(axis=(-2, -1)) / safe
-    return qxx, qyy, qxy
-
-
-def moment_ellipticity(images: np.ndarray) -> np.ndarray:
-    """Ellipticity ``(e1, e2)`` from unweighted second moments, eq. 12; shape ``(..., 2)``.
-
-    An empty image (no positive flux) gives ``(0, 0)``.
-    """
-    qxx, qyy, qxy = image_moments(images)
-    trace = qxx + qyy
-    safe = np.where(trace > 0, trace, 1.0)
-    e1 = np.where(trace > 0, (qxx - qyy) / safe, 0.0)
-    e2 = np.where(trace > 0, 2.0 * qxy / safe, 0.0)
-    return np.stack([e1, e2], axis=-1)
-
-
 def subtract_background(images: np.ndarray, border: int = 3) -> np.ndarray:
     """``images`` (``(..., H, W)``) less each image's median over a ``border``-pixel frame.
 
@@ -81,8 +44,8 @@ def subtract_background(images: np.ndarray, border: int = 3) -> np.ndarray:
 def hsm_ellipticity(images: np.ndarray) -> np.ndarray:
     """Distortion ``(e1, e2)`` of GalSim's HSM adaptive moments (``FindAdaptiveMom``); ``(..., 2)``.
 
-    Same axes and convention as :func:`moment_ellipticity` (``x`` the column index,
-    ``(a² - b²)/(a² + b²)``); NaN where HSM fails (an empty or flat image).
+    Same axes and convention as :func:`galprior.data.moments.moment_ellipticity` (``x`` the
+    column index, ``(a² - b²)/(a² + b²)``); NaN where HSM fails (an empty or flat image).
     """
     import galsim  # imported here: the table and figure jobs run without it
 

@@ -295,13 +295,13 @@ def operator_check_table(mocks) -> pd.DataFrame:
     """:func:`operator_checks` of the true-lens operator of every mock system (one row each),
     with the system's noise level, in float64.
 
-    The checks need the dense A; above ``DENSE_SPECTRUM_LIMIT`` source pixels (the paper's
-    256^2 sources: a 16,384 x 65,536 matrix) only the largest eigenvalue is computed, by
-    power iteration, and the other columns are NaN (logged)."""
+    The checks need the dense A; above :data:`galprior.lensing.operator.DENSE_SPECTRUM_LIMIT`
+    source pixels (the paper's 256^2 sources: a 16,384 x 65,536 matrix) only the largest
+    eigenvalue is computed, by power iteration (:func:`galprior.lensing.operator.largest_eigenvalue`),
+    and the other columns are NaN (logged)."""
     import logging
 
-    from galprior.inference.sde.likelihood import DENSE_SPECTRUM_LIMIT, largest_eigenvalue
-    from galprior.lensing.operator import LensingOperator
+    from galprior.lensing.operator import DENSE_SPECTRUM_LIMIT, LensingOperator, largest_eigenvalue
     from galprior.lensing.products import score_simulator
 
     sim = score_simulator(mocks, dtype=torch.float64)

@@ -7,7 +7,7 @@ the workflow writes, ``docs`` the documentation generated from the declarations.
 
 from .adam import OodSampleSet, ScoreGalaxySet, ScoreLensSet, ScorePriorSampleSet, SdeEvaluationSet, SdePosteriorSet
 from .atomic import atomic_json_save, atomic_write
-from .base import ENTRY_CHUNK, ArraySpec, Store, StoreError, StoreReader, StoreWriter
+from .base import ENTRY_CHUNK, ArraySpec, Store, StoreError, StoreReader, StoreWriter, config_hash
 from .chianese import MapResultSet, MockLensSet, PosteriorSampleSet, ReconstructionSet
 from .galaxies import GalaxySet
 from .lanusse import LatentSampleSet, MorphologySampleSet
@@ -23,6 +23,7 @@ LAYOUTS: dict[str, type[Store]] = {cls.LAYOUT: cls for cls in (
 
 __all__ = [
     "ENTRY_CHUNK", "ArraySpec", "Store", "StoreError", "StoreReader", "StoreWriter", "LAYOUTS", "atomic_write", "atomic_json_save",
+    "config_hash",
     "GalaxySet", "MockLensSet", "ReconstructionSet", "MapResultSet", "PosteriorSampleSet",
     "ScoreGalaxySet", "ScoreLensSet", "ScorePriorSampleSet", "SdePosteriorSet", "SdeEvaluationSet", "OodSampleSet",
     "BlendSet", "DeblendEvaluation", "DesCutoutSet",

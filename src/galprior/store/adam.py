@@ -20,7 +20,7 @@ class ScoreGalaxySet(Store):
     The prior trains on the train split, its samples are compared with it, the mock lenses
     take their sources from the test split: one galaxy set at one resolution for all. From
     PROBES (``attrs['source'] == 'probes'``, paper) or from a galaxy product (denoised stamps).
-    ``attrs['normalisation']`` names the units (:mod:`galprior.models.score.normalisation`).
+    ``attrs['normalisation']`` names the units (:mod:`galprior.data.score_normalisation`).
     """
 
     LAYOUT: ClassVar[str] = "score_galaxy_set"

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
+import json
 import logging
 import os
 import warnings
@@ -52,11 +54,10 @@ import pandas as pd
 import zarr
 
 from galprior import __version__
-from galprior.config import config_hash
 
 from .atomic import atomic_target, atomic_write
 
-__all__ = ["ArraySpec", "ENTRY_CHUNK", "Store", "StoreError", "StoreReader", "StoreWriter", "provenance"]
+__all__ = ["ArraySpec", "ENTRY_CHUNK", "Store", "StoreError", "StoreReader", "StoreWriter", "config_hash", "provenance"]
 
 # Entries per chunk along the entry axis: what one read of a streaming reader costs
 # (256 blends of 6 x 45 x 45 float32: 12 MB per array).
@@ -84,6 +85,16 @@ class ArraySpec:
     dtype: str
     unit: str
     description: str
+
+
+def config_hash(*configs: Any) -> str:
+    """Short stable hash of configuration values (sorted JSON, SHA-256, 16 hex digits).
+
+    The ``config_hash`` attribute of every store; the workflow also names checkpoint
+    folders and the run's provenance by it."""
+    text = json.dumps(configs[0] if len(configs) == 1 else list(configs), sort_keys=True,
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def provenance(seed: int | None, config: dict[str, Any] | None) -> dict[str, Any]:

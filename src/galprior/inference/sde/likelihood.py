@@ -22,13 +22,14 @@ median of 0.13). By the push-through identity A^T (s_N 1 + s_t A A^T)^{-1} =
 
     grad_x log p_t(y | x_t) = V diag(1 / (sigma_N^2 + sigma(t)^2 lambda)) V^T A^T (y - A x_t),
 
-with A^T A = V diag(lambda) V^T, computed once per lens (:func:`normal_spectrum`, a dense
-eigendecomposition in the source's dimension) and shared by every sample of that lens: per
-score evaluation one A, one A^T and two dense products. Conjugate gradients were tried
-first and fail here: the spectrum of 1 + w A^T A spans ~1e6 early in the reverse SDE and 8
-or even 50 iterations leave the solution off by 30-600x (measured on quick-default
-system 0 at sigma(t) = 3), and the samples did not fit the data (chi^2_nu 150-300). The
-dense spectrum limits the exact form to sources of up to :data:`DENSE_SPECTRUM_LIMIT`
+with A^T A = V diag(lambda) V^T, computed once per lens
+(:func:`galprior.lensing.operator.normal_spectrum`, a dense eigendecomposition in the
+source's dimension) and shared by every sample of that lens: per score evaluation one A,
+one A^T and two dense products. Conjugate gradients were tried first and fail here: the
+spectrum of 1 + w A^T A spans ~1e6 early in the reverse SDE and 8 or even 50 iterations
+leave the solution off by 30-600x (measured on quick-default system 0 at sigma(t) = 3),
+and the samples did not fit the data (chi^2_nu 150-300). The dense spectrum limits the
+exact form to sources of up to :data:`galprior.lensing.operator.DENSE_SPECTRUM_LIMIT`
 pixels (the quick default's 32^2; the paper's 256^2 would need a 65,536^2 matrix); the
 paper preset keeps eq. 19. By the end (sigma(t) -> 0) both forms are A^T (y - A x) /
 sigma_N^2. The explicit solvers use it; the implicit one's step is derived for eq. 19 and
@@ -50,11 +51,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["convolved_log_likelihood", "convolved_likelihood_score", "largest_eigenvalue",
-           "conjugate_gradient", "normal_spectrum", "ConvolvedLikelihood", "DENSE_SPECTRUM_LIMIT"]
-
-#: the largest source (pixels) whose A^T A is eigendecomposed densely for the exact covariance
-DENSE_SPECTRUM_LIMIT = 64 * 64
+__all__ = ["convolved_log_likelihood", "convolved_likelihood_score", "conjugate_gradient", "ConvolvedLikelihood"]
 
 
 def _variance(sigma_noise: Tensor | float, sigma_t: Tensor, ndim: int) -> Tensor:
@@ -81,25 +78,6 @@ def convolved_likelihood_score(x: Tensor, y: Tensor, operator, sigma_noise: Tens
     """A^T (y - A x) / (sigma_N^2 + sigma_t^2), shape of x (eq. 19)."""
     r = y - operator.forward(x)
     return operator.adjoint(r / _variance(sigma_noise, sigma_t, r.ndim))
-
-
-def largest_eigenvalue(operator, n_iter: int = 30, seed: int = 0) -> Tensor:
-    """Largest eigenvalue of A^T A for every batch item (B,), by power iteration.
-
-    It sets the stiffness of the likelihood term: an explicit step of the reverse SDE
-    is stable only while step x lambda_max / (sigma_N^2 + sigma^2) stays below ~2
-    (``solvers``). Unit: (image unit / source unit)^2.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.rand((operator.batch_size, *operator.source_shape), generator=gen,
-                   dtype=operator.beta_x.dtype).to(operator.beta_x.device)
-    lam = torch.zeros(operator.batch_size, dtype=x.dtype, device=x.device)
-    with torch.no_grad():
-        for _ in range(n_iter):
-            x = operator.adjoint(operator.forward(x))
-            lam = x.reshape(len(x), -1).norm(dim=-1)
-            x = x / lam.clamp_min(1e-30).reshape(-1, *([1] * (x.ndim - 1)))
-    return lam
 
 
 def conjugate_gradient(apply: Callable[[Tensor], Tensor], rhs: Tensor, x0: Tensor, max_iter: int,
@@ -134,20 +112,6 @@ def conjugate_gradient(apply: Callable[[Tensor], Tensor], rhs: Tensor, x0: Tenso
         rr = rr_next
         iterations += 1
     return x, iterations
-
-
-def normal_spectrum(operator) -> tuple[Tensor, Tensor]:
-    """Eigenvectors (B, n, n) and eigenvalues (B, n) of A^T A for every batch item of
-    ``operator`` (a :class:`~galprior.lensing.operator.LensingOperator`), from its dense
-    matrix; n = source pixels, at most :data:`DENSE_SPECTRUM_LIMIT`."""
-    n = math.prod(operator.source_shape)
-    if n > DENSE_SPECTRUM_LIMIT:
-        raise ValueError(f"the exact convolved covariance needs a dense A^T A of the {n}-pixel source; "
-                         f"at most {DENSE_SPECTRUM_LIMIT} pixels are supported: use covariance 'identity' "
-                         f"(eq. 19) for larger sources")
-    a = operator.matrix()
-    values, vectors = torch.linalg.eigh(a.transpose(-1, -2) @ a)
-    return vectors, values.clamp_min(0.0)
 
 
 class ConvolvedLikelihood:

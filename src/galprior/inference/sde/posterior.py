@@ -12,7 +12,7 @@ linearly implicit solver can treat the likelihood implicitly; the network evalua
 the applications of A and A^T are counted (:class:`SamplingCost`).
 
 Units. The prior learns images x in its own units, and A acts on surface brightness
-s = scale x + offset (:mod:`galprior.models.score.normalisation`; ``unit_peak``: s = x). The
+s = scale x + offset (:mod:`galprior.data.score_normalisation`; ``unit_peak``: s = x). The
 data and their noise are written in the prior's units (:func:`data_in_prior_units`),
 
     y' = (y - offset A 1) / scale,    sigma_N' = sigma_N / scale,
@@ -50,15 +50,15 @@ import torch
 from torch import Tensor
 from galprior.progress import progress_bar
 
-from galprior.lensing.operator import LensingOperator
+from galprior.data.score_normalisation import Normalisation, get_normalisation
+from galprior.lensing.operator import LensingOperator, largest_eigenvalue, normal_spectrum
 from galprior.lensing.simulator import LENS_PARAMETER_NAMES, SOURCE_PARAMETER_NAMES, LensSimulator
 from galprior.lensing.products import score_simulator, truth_sources
 from galprior.models.score.network import ScoreUNet
-from galprior.models.score.normalisation import Normalisation, get_normalisation
 from galprior.models.score.sde import technique2_probability, technique2_steps
 from galprior.store import ScoreLensSet, SdePosteriorSet
 
-from .likelihood import ConvolvedLikelihood, largest_eigenvalue, normal_spectrum
+from .likelihood import ConvolvedLikelihood
 from .solvers import LIKELIHOOD_SPLIT_SOLVERS, SOLVERS, score_evaluations, solve, steps_taken
 
 __all__ = ["SdeSettings", "likelihood_covariance", "PosteriorScore", "SamplingCost", "score_simulator", "data_in_prior_units",

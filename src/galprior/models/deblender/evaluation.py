@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from galprior.data.normalisation import denormalise
-from galprior.metrics.deblending import moment_ellipticity
+from galprior.data.moments import moment_ellipticity
 from galprior.models.deblender.network import DeblenderVAE, EllipticityRegressor, LatentFlow
 
 logger = logging.getLogger(__name__)

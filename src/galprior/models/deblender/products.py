@@ -20,9 +20,10 @@ import torch
 from galprior.data.normalisation import (
     channel_scale, mean_band_maxima, network_bands, network_images, normalise, to_network_bands,
 )
+from galprior.data.moments import moment_ellipticity
 from galprior.data.normalisation import denormalise
 from galprior.metrics.deblending import (
-    aperture_fluxes, band_fluxes, cosine_similarity, hsm_ellipticity, moment_ellipticity, ssim, subtract_background,
+    aperture_fluxes, band_fluxes, cosine_similarity, hsm_ellipticity, ssim, subtract_background,
 )
 from galprior.models.batches import ArraySource, EntryView
 from galprior.models.deblender import evaluation as ev

@@ -23,9 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 from galprior.progress import progress_bar
 
+from galprior.data.score_normalisation import normalise_image
 from galprior.store import GalaxySet, ScoreGalaxySet
-
-from .normalisation import normalise_image
 
 __all__ = ["prepare_product_images", "score_galaxies_from_product", "score_galaxies_from_probes"]
 

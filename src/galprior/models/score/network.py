@@ -55,6 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from galprior.data.score_normalisation import get_normalisation
 from galprior.models.registry import register_model
 
 from .sde import VESDE
@@ -243,7 +244,7 @@ class ScoreUNet(nn.Module):
     init_scale: initial scale of the last conv of every block and output (NCSN++: 0).
     input_scaling: divide the input by sqrt(1 + sigma^2) (ours; not in NCSN++).
     normalisation: name of the image normalisation the prior learns in
-        (:mod:`galprior.models.score.normalisation`), kept with the model so that inference
+        (:mod:`galprior.data.score_normalisation`), kept with the model so that inference
         maps the data into the prior's units.
     """
 
@@ -254,8 +255,6 @@ class ScoreUNet(nn.Module):
                  progressive_output: str, init_scale: float, input_scaling: bool,
                  normalisation: str = "unit_peak"):
         super().__init__()
-        from .normalisation import get_normalisation
-
         levels = len(channel_multipliers)
         if image_size % 2 ** (levels - 1):
             raise ValueError(f"image_size={image_size} is not divisible by 2^{levels - 1} "
