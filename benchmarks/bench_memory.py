@@ -11,7 +11,7 @@ its own peak resident set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``):
   one epoch) on the merged blends;
 - ``train_flow_vae``: :func:`galprior.models.flowvae.products.train_flow_vae_on_galaxies`
   (one epoch) on Lanusse-product galaxies (128^2 stamps, 64^2 PSFs);
-- ``train_score_model``: :func:`galprior.models.score.products.train_score_prior_on_galaxies`
+- ``train_score_model``: :func:`galprior.models.score.products.train_score_prior`
   (a few steps; the preparation pass and sigma_max run over the whole set) on
   Chianese-product stamps (64^2);
 - ``infer_map``: :func:`galprior.inference.mocks.map_fit_mocks` of the mock lenses.
@@ -219,15 +219,19 @@ def run(rule: str, folder: Path) -> None:
                                    training=training, seed=SEED, checkpoint_dir=out / "checkpoint",
                                    model_dir=out / "model", device=cpu)
     elif rule == "train_score_model":
-        from galprior.models.score.products import train_score_prior_on_galaxies
+        from galprior.models.score.data import score_galaxies_from_product
+        from galprior.models.score.products import train_score_prior
 
-        score = config["adam"]["score_model"]
+        adam = config["adam"]
+        score = adam["score_model"]
         training = {**score["training"], "steps": 4, "checkpoint_every": 4, "batch_size": 16}
-        train_score_prior_on_galaxies(GalaxySet.open(folder / "train.zarr"), GalaxySet.open(folder / "val.zarr"),
-                                      source_size=config["adam"]["source_size"], probes={"directory": None},
-                                      sigma_min=score["sigma_min"], architecture=score["architecture"],
-                                      training=training, seed=SEED, checkpoint_dir=out / "checkpoint",
-                                      model_dir=out / "model", device=cpu)
+        sets = {split: score_galaxies_from_product(GalaxySet.open(folder / f"{split}.zarr"), split,
+                                                   source_size=adam["source_size"], normalisation=adam["normalisation"])
+                for split in ("train", "val")}
+        train_score_prior(sets["train"].images, sets["val"].images, sigma_min=score["sigma_min"],
+                          sigma_max=score["sigma_max"], architecture=score["architecture"], training=training,
+                          normalisation=adam["normalisation"], seed=SEED, checkpoint_dir=out / "checkpoint",
+                          model_dir=out / "model", device=cpu)
     elif rule == "infer_map":
         from galprior.inference.mocks import map_fit_mocks
         from galprior.inference.modes import map_config
@@ -285,8 +289,12 @@ def paper_step(model_name: str, batch: int | None = None) -> None:
         adam = config["adam"]
         score = adam["score_model"]
         size = adam["source_size"]
-        model = ScoreUNet(image_size=size, sigma_min=score["sigma_min"], sigma_max=100.0, **score["architecture"])
-        loss = dsm_loss(model, torch.rand(batch or score["training"]["batch_size"], size, size))
+        from galprior.models.score.products import network_architecture
+
+        images = torch.rand(batch or score["training"]["batch_size"], size, size)
+        model = ScoreUNet(image_size=size, sigma_min=score["sigma_min"], sigma_max=100.0,
+                          **network_architecture(score["architecture"], images.numpy()))
+        loss = dsm_loss(model, images)
     elif model_name == "train_vae":
         from galprior.models.vae import VAE
 

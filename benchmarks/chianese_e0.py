@@ -24,15 +24,9 @@ import argparse
 import numpy as np
 
 from galprior.config import load_config
-from galprior.lensing.mocks import _flux_radius, clean_source_image
+from galprior.lensing.mocks import _flux_radius, clean_source_image, fill_zoom
 from galprior.models.vae.source_model import load_source_model
 from galprior.store import GalaxySet, MapResultSet, MockLensSet
-
-
-def zoom_of(image: np.ndarray, fill_fraction: float, flux_fraction: float = 0.9) -> float:
-    """The zoom :func:`fill_stamp` applies to ``image`` (same cleaning, same extent)."""
-    img = clean_source_image(image)
-    return fill_fraction * img.shape[1] / (2.0 * max(_flux_radius(img, flux_fraction), 0.5))
 
 
 def floor(image: np.ndarray, half_side: float | None = None) -> float:
@@ -70,7 +64,7 @@ def main() -> None:
     print("system  zoom  s_true  whitened | per level: s_fit/s_true (whitened s_fit) | source floor  "
           "decoder floor at the MAP (per level)")
     for s in range(len(mocks)):
-        zoom = zoom_of(test.images[mocks.galaxy_index[s]], fill)
+        zoom = fill_zoom(clean_source_image(test.images[mocks.galaxy_index[s]]), fill)
         s_true = mocks.source_parameters[s, j]
         ratios = " ".join(f"{fits.source_parameters[s, lev, j] / s_true:5.2f} ({(fits.source_parameters[s, lev, j] - mean) / sd:+5.1f})"
                           for lev in range(len(mocks.noise_sigma)))

@@ -10,6 +10,9 @@ import torch
 from galprior.models.registry import load_model, save_model
 from galprior.data.preprocess import resample_mean
 from galprior.models.ema import EMA
+from galprior.models.score.loss import dsm_loss
+from galprior.models.score.network import ScoreUNet
+from galprior.models.score.products import network_architecture
 from galprior.models.score.training import ScoreTrainingConfig, fit_score_model, random_symmetry
 
 
@@ -123,7 +126,7 @@ def test_the_paper_preset_network_has_the_reference_ncsnpp_parameter_count():
     config = load_config(root / "config" / "config.yaml", root / "config" / "presets" / "paper.yaml", check=False)
     adam = config["adam"]
     model = ScoreUNet(image_size=adam["source_size"], sigma_min=1e-4, sigma_max=263.4,
-                      **adam["score_model"]["architecture"])
+                      **network_architecture(adam["score_model"]["architecture"], train=None))
     assert sum(p.numel() for p in model.parameters()) == REFERENCE_NCSNPP_256_PARAMETERS
     assert sum(p.numel() for p in model.parameters() if p.requires_grad) == REFERENCE_NCSNPP_256_PARAMETERS - 128
 
@@ -201,3 +204,43 @@ def test_only_images_beyond_unit_range_reach_the_papers_sigma_max():
     empty, full = np.zeros((n, n)), np.ones((n, n))
     assert largest_pairwise_distance(np.stack([empty, full])) == pytest.approx(256.0)
     assert largest_pairwise_distance(np.stack([empty - 1, full])) == pytest.approx(512.0)
+
+
+def _edm_model(tiny_architecture, sigma_data=0.3):
+    torch.manual_seed(0)
+    return ScoreUNet(image_size=8, sigma_min=1e-2, sigma_max=5.0, sigma_data=sigma_data,
+                     **{**tiny_architecture, "input_scaling": False})
+
+
+def test_edm_preconditioning_gives_the_gaussian_denoiser_when_the_network_outputs_zero(tiny_architecture):
+    # data ~ N(0, sigma_d^2) per pixel: the exact score of the noised data is -x / (sigma^2 + sigma_d^2)
+    # (closed form); EDM's c_skip alone (F = 0) is that denoiser, the eps parametrisation with F = 0 is not
+    model = _edm_model({**tiny_architecture, "progressive_output": "none"})  # the last layer is the output conv
+    for p in model.layers[-1].parameters():
+        torch.nn.init.zeros_(p)
+    x, t = torch.randn(3, 8, 8), torch.tensor([0.05, 0.5, 1.0])
+    sigma = model.sde.sigma(t)[:, None, None]
+    with torch.no_grad():
+        assert torch.allclose(model.score(x, t), -x / (sigma**2 + 0.3**2), rtol=1e-5, atol=1e-6)
+
+
+def test_edm_loss_weight_turns_eq3_into_edms_weighting(tiny_architecture):
+    model = _edm_model(tiny_architecture)
+    x, t = torch.rand(4, 8, 8), torch.tensor([0.0, 0.3, 0.7, 1.0])
+    z = torch.randn(4, 8, 8)
+    sigma = model.sde.sigma(t)
+    with torch.no_grad():
+        eps = model(x + sigma[:, None, None] * z, t)
+        d = x + sigma[:, None, None] * z + sigma[:, None, None] * eps  # the denoised image
+        # EDM: lambda(sigma) ||D - x||^2 with lambda = (sigma^2 + sigma_d^2) / (sigma sigma_d)^2
+        edm = ((sigma**2 + 0.3**2) / (sigma * 0.3) ** 2 * ((d - x) ** 2).sum((1, 2))).mean()
+        assert torch.allclose(dsm_loss(model, x, t, z), edm, rtol=1e-4)
+
+
+def test_edm_refuses_input_scaling_and_the_config_sets_sigma_data_from_the_pixel_rms(tiny_architecture):
+    with pytest.raises(ValueError, match="input_scaling"):
+        ScoreUNet(image_size=8, sigma_min=1e-2, sigma_max=5.0, sigma_data=0.3, **tiny_architecture)
+    images = np.full((5, 8, 8), 0.5)
+    arguments = network_architecture({**tiny_architecture, "input_scaling": False, "preconditioning": "edm"}, images)
+    assert arguments["sigma_data"] == pytest.approx(0.5) and "preconditioning" not in arguments
+    assert "sigma_data" not in network_architecture({**tiny_architecture, "preconditioning": "none"}, images)

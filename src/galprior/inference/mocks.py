@@ -279,11 +279,15 @@ def mode_from_truth(posterior: FlatPosterior, start: torch.Tensor, include_jacob
 
 def truth_started_optimum(mocks: MockLensSet, level: int, source: SourceModel, priors: LensSourcePrior,
                           config: MapConfig, iterations: int = 300,
-                          device: torch.device | str = "cpu") -> dict[str, np.ndarray]:
+                          device: torch.device | str = "cpu", latents: np.ndarray | None = None,
+                          source_parameters: np.ndarray | None = None,
+                          dtype: torch.dtype = torch.float32) -> dict[str, np.ndarray]:
     """The posterior mode reached from the TRUTH of every mock at one noise level: is a
     MAP's error a missed mode, or the best the source model can do (misspecification)?
 
-    Start: the true lens and source parameters, z at the prior mean. Stage 1: L-BFGS of
+    Start: the true lens and source parameters, z at the prior mean (or the given
+    ``latents`` (S, D) and ``source_parameters`` (S, 4), e.g. the encoder's z of each mock's
+    galaxy and the scale its shrunk stamp calls for: E5 of issue 32). Stage 1: L-BFGS of
     the source parameters and z with the lens held at the truth (the best source the VAE
     can give the true lens); stage 2: L-BFGS of everything from there
     (:func:`mode_from_truth`). Chianese et al. 2020 sec. 5.3 blame their ~1 % biases on
@@ -294,20 +298,22 @@ def truth_started_optimum(mocks: MockLensSet, level: int, source: SourceModel, p
       true lens; moving the lens buys a better fit, so the posterior mode is biased;
     * ``2 (free - map)`` above ``sqrt(2 N)``: the MAP missed a better mode (optimisation).
 
-    Log posteriors are those of :func:`galprior.inference.map.fit_map` with
+    ``dtype``: the precision of the whole computation (float64: E5 of issue 32). Log
+    posteriors are those of :func:`galprior.inference.map.fit_map` with
     ``config.include_jacobian`` (comparable with ``MapResultSet.log_posterior``).
     Returns ``log_posterior_fixed_lens``, ``log_posterior`` (S,) and ``lens_parameters`` (S, 8)
     of the free optimum.
     """
     device = torch.device(device)
-    source = source.to(device=device)
-    obs = torch.as_tensor(mocks.observations[:, level], dtype=torch.get_default_dtype(), device=device)
-    posterior = FlatPosterior(obs, float(mocks.noise_sigma[level]), simulator_for(mocks, device=device),
+    source = source.to(dtype=dtype, device=device)
+    obs = torch.as_tensor(mocks.observations[:, level], dtype=dtype, device=device)
+    posterior = FlatPosterior(obs, float(mocks.noise_sigma[level]), simulator_for(mocks, dtype=dtype, device=device),
                               source.decoder, source.latent_prior, priors,
                               include_jacobian=config.include_jacobian, seed=config.seed)
-    prior_mean = source.latent_prior.loc.detach().cpu().numpy()
-    start = posterior.to_theta(site_values(posterior, mocks.lens_parameters, mocks.source_parameters,
-                                            np.tile(prior_mean, (len(mocks), 1))))
+    if latents is None:
+        latents = np.tile(source.latent_prior.loc.detach().cpu().numpy(), (len(mocks), 1))
+    source_parameters = mocks.source_parameters if source_parameters is None else source_parameters
+    start = posterior.to_theta(site_values(posterior, mocks.lens_parameters, source_parameters, latents))
     held, free, theta = mode_from_truth(posterior, start, config.include_jacobian, iterations,
                                         config.hessian_floor)
     values = constrained_numpy(posterior, theta.cpu().numpy())

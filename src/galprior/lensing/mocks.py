@@ -113,6 +113,13 @@ def source_scale(image: NDArray, source_plane_size: float, fill_fraction: float,
     return float(fill_fraction * source_plane_size / diameter)
 
 
+def fill_zoom(image: NDArray, fill_fraction: float, flux_fraction: float = 0.9) -> float:
+    """The zoom by which :func:`fill_stamp` shrinks a clean, unit-peak ``image``:
+    ``fill_fraction * w / D``, D the diameter (pixels) of the circle around the flux
+    centroid holding ``flux_fraction`` of the flux."""
+    return fill_fraction * image.shape[1] / (2.0 * max(_flux_radius(image, flux_fraction), 0.5))
+
+
 def fill_stamp(image: NDArray, fill_fraction: float, flux_fraction: float = 0.9,
                denoise: bool = True) -> NDArray[np.float64]:
     """A denoised, unit-peak galaxy stamp rescaled to fill ``fill_fraction`` of its width
@@ -146,8 +153,7 @@ def fill_stamp(image: NDArray, fill_fraction: float, flux_fraction: float = 0.9,
     total = img.sum()
     rows, cols = np.indices(img.shape)
     centre = np.array([(rows * img).sum(), (cols * img).sum()]) / total if total > 0 else np.array([h, w]) / 2 - 0.5
-    diameter = 2.0 * max(_flux_radius(img, flux_fraction), 0.5)
-    zoom = fill_fraction * w / diameter
+    zoom = fill_zoom(img, fill_fraction, flux_fraction)
     if zoom < 1.0:
         img = gaussian_filter(img, sigma=0.5 * np.sqrt(1.0 / zoom**2 - 1.0), mode="constant")
     out_centre = np.array([h, w]) / 2 - 0.5
@@ -167,17 +173,28 @@ def mock_source(image: NDArray, noiseless: NDArray | None, fill_fraction: float 
     decoder can match (issue 32, E0: a floor of 0.25-1.2 % of the peak ending in a square
     edge). Real galaxies (``None``) are denoised as the paper did
     (:func:`clean_source_image`). ``fill_fraction``: shrink the galaxy into that fraction of
-    its stamp (:func:`fill_stamp`, reading A of sec. 5.1); ``None``: the galaxy keeps the
-    size it has in its stamp, as the decoder's galaxies do (reading B, the default:
-    docs/decisions.md).
+    its stamp (:func:`fill_stamp`, reading A of sec. 5.1, the default); ``None``: the galaxy
+    keeps the size it has in its stamp, as the decoder's galaxies do (reading B:
+    docs/decisions.md, E3 of issue 32).
     """
-    if noiseless is None:
-        img = clean_source_image(image)
-    else:
-        img = np.clip(np.asarray(noiseless, np.float64), 0.0, None)
-        peak = img.max()
-        img = img / peak if peak > 0 else img
+    img = _unit_source(image, noiseless)
     return img if fill_fraction is None else fill_stamp(img, fill_fraction, denoise=False)
+
+
+def mock_source_zoom(image: NDArray, noiseless: NDArray | None, fill_fraction: float | None) -> float:
+    """The zoom :func:`mock_source` shrinks the galaxy by (1 without ``fill_fraction``): a
+    decoded galaxy, which fills its stamp as the galaxy set's do, matches the mock's source
+    at a scale ``zoom * s`` (E0 and E5 of issue 32)."""
+    return 1.0 if fill_fraction is None else fill_zoom(_unit_source(image, noiseless), fill_fraction)
+
+
+def _unit_source(image: NDArray, noiseless: NDArray | None) -> NDArray[np.float64]:
+    """The noiseless truth clipped at zero (where there is one), else the denoised stamp; unit peak."""
+    if noiseless is None:
+        return clean_source_image(image)
+    img = np.clip(np.asarray(noiseless, np.float64), 0.0, None)
+    peak = img.max()
+    return img / peak if peak > 0 else img
 
 
 def _render(sim: LensSimulator, sources, lens_params, source_params, batch_size: int) -> torch.Tensor:

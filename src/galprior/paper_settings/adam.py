@@ -50,6 +50,8 @@ SETTINGS: tuple[PaperSetting, ...] = (
     PaperSetting("adam.score_model.architecture.init_scale", 0.0, NCSNPP_SOURCE, NCSNPP),
     PaperSetting("adam.score_model.architecture.input_scaling", False, NCSNPP_SOURCE,
                  "the reference feeds x unscaled; our input / sqrt(1 + sigma^2) (true) is for small networks"),
+    PaperSetting("adam.score_model.architecture.preconditioning", "none", NCSNPP_SOURCE,
+                 "the network's output is eps_theta; our EDM preconditioning (edm) is for small networks"),
     # training (sec. 3, checklist)
     PaperSetting("adam.score_model.training.batch_size", 16, "sec. 3"),
     PaperSetting("adam.score_model.training.steps", 350000, "sec. 3 ('~350 000 optimization steps')"),

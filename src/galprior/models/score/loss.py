@@ -3,7 +3,9 @@
 L = E_{t ~ U(0,1)} E_{x ~ D} E_{z ~ N(0, 1)} || eps_theta(x + sigma(t) z, t) + z ||_2^2,
 
 with the squared norm summed over pixels and the expectation taken as the batch mean
-(as in the reference ``score_models.dsm``). The paper samples t uniformly on [0, 1].
+(as in the reference ``score_models.dsm``). The paper samples t uniformly on [0, 1]. A model
+with EDM's preconditioning weights each image's term by ``model.loss_weight(sigma)``
+(:class:`galprior.models.score.network.ScoreUNet`; 1 for the paper's network).
 """
 
 from __future__ import annotations
@@ -26,4 +28,5 @@ def dsm_loss(model, x: Tensor, t: Tensor | None = None, z: Tensor | None = None,
         z = torch.randn(x.shape, generator=generator).to(x)
     sigma = model.sde.sigma(t).reshape(-1, *([1] * (x.ndim - 1)))
     eps = model(x + sigma * z, t)
-    return ((eps + z) ** 2).reshape(x.shape[0], -1).sum(-1).mean()
+    weight = model.loss_weight(sigma.reshape(-1)) if hasattr(model, "loss_weight") else 1.0
+    return (weight * ((eps + z) ** 2).reshape(x.shape[0], -1).sum(-1)).mean()

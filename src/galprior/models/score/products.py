@@ -39,6 +39,22 @@ def choose_sigma_max(train: np.ndarray, sigma_max: float | None) -> float:
     return float(sigma_max)
 
 
+def pixel_rms(train: np.ndarray, n_images: int = 1024) -> float:
+    """RMS pixel value of (up to the first ``n_images``) training images: EDM's sigma_data."""
+    images = np.asarray(train[:n_images], np.float64)
+    return float(np.sqrt(np.mean(images**2)))
+
+
+def network_architecture(architecture: dict, train: np.ndarray) -> dict:
+    """The config's architecture block as :class:`ScoreUNet` arguments: ``preconditioning``
+    ``edm`` becomes ``sigma_data`` = :func:`pixel_rms` of the training images, ``none`` none."""
+    arguments = {k: v for k, v in architecture.items() if k != "preconditioning"}
+    if architecture.get("preconditioning", "none") == "edm":
+        arguments["sigma_data"] = pixel_rms(train)
+        logger.info("EDM preconditioning: sigma_data = %.4g (pixel RMS of the training images)", arguments["sigma_data"])
+    return arguments
+
+
 def train_score_prior(train: np.ndarray, val: np.ndarray, *, sigma_min: float, sigma_max: float | None,
                       architecture: dict, training: dict, normalisation: str, seed: int,
                       checkpoint_dir: str | os.PathLike, model_dir: str | os.PathLike,
@@ -46,7 +62,7 @@ def train_score_prior(train: np.ndarray, val: np.ndarray, *, sigma_min: float, s
     """Set sigma_max, train, save the EMA model to ``model_dir``; returns the history."""
     sigma_max = choose_sigma_max(train, sigma_max)
     logger.info("VE SDE: sigma_min = %g, sigma_max = %g; images in %s units", sigma_min, sigma_max, normalisation)
-    model, history = fit_score_model(train, val, architecture, sigma_min, sigma_max,
+    model, history = fit_score_model(train, val, network_architecture(architecture, train), sigma_min, sigma_max,
                                      ScoreTrainingConfig(**training), checkpoint_dir, seed, device,
                                      normalisation=normalisation)
     save_model(model, Path(model_dir))
