@@ -54,6 +54,12 @@ def _flux_radius(image: NDArray, fraction: float) -> float:
     return float(r[order][np.searchsorted(cum, fraction)])
 
 
+def _flux_diameter(image: NDArray, fraction: float) -> float:
+    """Diameter (pixels, at least 1) of the circle around the flux centroid holding ``fraction``
+    of the flux: the galaxy's extent that :func:`source_scale` and :func:`fill_zoom` scale."""
+    return 2.0 * max(_flux_radius(image, fraction), 0.5)
+
+
 def clean_source_image(image: NDArray, denoise: bool = True) -> NDArray[np.float64]:
     """A galaxy stamp denoised (non-local means, see :func:`make_source`), clipped at zero
     and normalised to unit peak."""
@@ -109,7 +115,7 @@ def source_scale(image: NDArray, source_plane_size: float, fill_fraction: float,
     circle holding ``flux_fraction`` of the image's flux span ``fill_fraction`` of
     ``source_plane_size``: ``fill_fraction * source_plane_size / D`` (see :func:`make_source`).
     ``image``: a source surface brightness (H, W), any normalisation."""
-    diameter = 2.0 * max(_flux_radius(np.asarray(image, np.float64), flux_fraction), 0.5) / np.shape(image)[1]
+    diameter = _flux_diameter(np.asarray(image, np.float64), flux_fraction) / np.shape(image)[1]
     return float(fill_fraction * source_plane_size / diameter)
 
 
@@ -117,7 +123,7 @@ def fill_zoom(image: NDArray, fill_fraction: float, flux_fraction: float = 0.9) 
     """The zoom by which :func:`fill_stamp` shrinks a clean, unit-peak ``image``:
     ``fill_fraction * w / D``, D the diameter (pixels) of the circle around the flux
     centroid holding ``flux_fraction`` of the flux."""
-    return fill_fraction * image.shape[1] / (2.0 * max(_flux_radius(image, flux_fraction), 0.5))
+    return fill_fraction * image.shape[1] / _flux_diameter(image, flux_fraction)
 
 
 def fill_stamp(image: NDArray, fill_fraction: float, flux_fraction: float = 0.9,
