@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.stats import ks_2samp, spearmanr
+
+from galprior.data.moments import image_moments as second_moments
 from scipy.stats import t as student_t
 
 __all__ = ["reduced_chi2", "magnification_map", "std_against_magnification", "image_moments",
@@ -76,18 +78,8 @@ def std_against_magnification(std: np.ndarray, magnification: np.ndarray, n_bins
 def image_moments(images: np.ndarray) -> pd.DataFrame:
     """Flux, size sqrt(Qxx + Qyy) (pixels) and ellipticity |e| of each image (N, M, M),
     from unweighted moments of the positive part, e = (Qxx - Qyy, 2 Qxy) / (Qxx + Qyy)."""
-    img = np.clip(np.asarray(images, np.float64), 0, None)
-    n, h, w = img.shape
-    yy, xx = np.mgrid[:h, :w]
-    flux = img.sum((1, 2))
-    safe = np.where(flux > 0, flux, 1.0)
-    cx = (img * xx).sum((1, 2)) / safe
-    cy = (img * yy).sum((1, 2)) / safe
-    dx = xx[None] - cx[:, None, None]
-    dy = yy[None] - cy[:, None, None]
-    qxx = (img * dx**2).sum((1, 2)) / safe
-    qyy = (img * dy**2).sum((1, 2)) / safe
-    qxy = (img * dx * dy).sum((1, 2)) / safe
+    flux = np.clip(np.asarray(images, np.float64), 0, None).sum((1, 2))
+    qxx, qyy, qxy = second_moments(images)
     trace = np.where(qxx + qyy > 0, qxx + qyy, 1.0)
     e = np.hypot(qxx - qyy, 2 * qxy) / trace
     return pd.DataFrame({"flux": flux, "size": np.sqrt(qxx + qyy), "ellipticity": e})
