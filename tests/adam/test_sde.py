@@ -61,6 +61,9 @@ class _LinearEps(torch.nn.Module):
     def forward(self, x, t):
         return 0.5 * x + 2.0 * t[:, None, None]
 
+    def loss_weight(self, sigma):
+        return torch.ones_like(sigma)  # eq. 3 unweighted, as the paper's network
+
 
 def test_dsm_loss_matches_a_hand_computation():
     x = torch.tensor([[[1.0, 2.0], [0.0, -1.0]], [[0.5, 0.5], [1.5, -2.0]]], dtype=torch.float64)

@@ -20,7 +20,8 @@ def dsm_loss(model, x: Tensor, t: Tensor | None = None, z: Tensor | None = None,
              generator: torch.Generator | None = None) -> Tensor:
     """Eq. 3 on a batch of images x (B, H, W); t (B,) and z like x are drawn when not given.
 
-    ``model(x_t, t)`` returns eps_theta and ``model.sde.sigma`` gives sigma(t).
+    ``model(x_t, t)`` returns eps_theta, ``model.sde.sigma`` gives sigma(t) and
+    ``model.loss_weight(sigma)`` the weight of each image's term (B,).
     """
     if t is None:
         t = torch.rand(x.shape[0], generator=generator).to(x)
@@ -28,5 +29,5 @@ def dsm_loss(model, x: Tensor, t: Tensor | None = None, z: Tensor | None = None,
         z = torch.randn(x.shape, generator=generator).to(x)
     sigma = model.sde.sigma(t).reshape(-1, *([1] * (x.ndim - 1)))
     eps = model(x + sigma * z, t)
-    weight = model.loss_weight(sigma.reshape(-1)) if hasattr(model, "loss_weight") else 1.0
+    weight = model.loss_weight(sigma.reshape(-1))
     return (weight * ((eps + z) ** 2).reshape(x.shape[0], -1).sum(-1)).mean()
