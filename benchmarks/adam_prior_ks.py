@@ -82,8 +82,7 @@ def main() -> None:
           f"0.87/sqrt(n) = {0.87 / np.sqrt(n):.3f}")
     for run in args.runs:
         solver, steps = run.split(":")
-        steps = int(steps) or settings.n_steps("euler_maruyama" if solver == "euler_maruyama" else solver,
-                                               model.image_size**2, model.sde.sigma_min, model.sde.sigma_max)
+        steps = int(steps) or settings.n_steps(solver, model.image_size**2, model.sde.sigma_min, model.sde.sigma_max)
         started = time.perf_counter()
         samples = brightness(sample_prior(model, n, solver, steps, args.seed, settings.max_batch,
                                           **settings.options(solver)))

@@ -49,7 +49,7 @@ def network_architecture(architecture: dict, train: np.ndarray) -> dict:
     """The config's architecture block as :class:`ScoreUNet` arguments: ``preconditioning``
     ``edm`` becomes ``sigma_data`` = :func:`pixel_rms` of the training images, ``none`` none."""
     arguments = {k: v for k, v in architecture.items() if k != "preconditioning"}
-    if architecture.get("preconditioning", "none") == "edm":
+    if architecture["preconditioning"] == "edm":
         arguments["sigma_data"] = pixel_rms(train)
         logger.info("EDM preconditioning: sigma_data = %.4g (pixel RMS of the training images)", arguments["sigma_data"])
     return arguments
