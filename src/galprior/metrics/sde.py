@@ -18,17 +18,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import torch
 from scipy.stats import ks_2samp, spearmanr
+from scipy.stats import t as student_t
 
 from galprior.data.moments import image_moments as second_moments
-from scipy.stats import t as student_t
 
 __all__ = ["reduced_chi2", "magnification_map", "std_against_magnification", "image_moments",
            "moment_comparison", "posterior_summary", "operator_checks", "expected_coverage",
            "pixel_coverage", "operator_check_table"]
+
+logger = logging.getLogger(__name__)
 
 #: a source pixel is in the source region where the truth exceeds this fraction of its peak
 SOURCE_REGION_FRACTION = 0.05
@@ -291,8 +295,6 @@ def operator_check_table(mocks) -> pd.DataFrame:
     source pixels (the paper's 256^2 sources: a 16,384 x 65,536 matrix) only the largest
     eigenvalue is computed, by power iteration (:func:`galprior.lensing.operator.largest_eigenvalue`),
     and the other columns are NaN (logged)."""
-    import logging
-
     from galprior.lensing.operator import DENSE_SPECTRUM_LIMIT, LensingOperator, largest_eigenvalue
     from galprior.lensing.products import score_simulator
 
@@ -300,7 +302,7 @@ def operator_check_table(mocks) -> pd.DataFrame:
     size = mocks.sources.shape[-1]
     dense = size * size <= DENSE_SPECTRUM_LIMIT
     if not dense:
-        logging.getLogger(__name__).info(
+        logger.info(
             "%d^2 sources: app. A's dense checks need at most %d source pixels; only lambda_max "
             "(power iteration)", size, DENSE_SPECTRUM_LIMIT)
     rows = []
