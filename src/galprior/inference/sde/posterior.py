@@ -111,7 +111,9 @@ class PosteriorScore:
     def __init__(self, model: ScoreUNet, operator, observation: Tensor, sigma_noise: Tensor,
                  covariance: str = "identity", spectrum: tuple[Tensor, Tensor, Tensor] | None = None):
         self.model = model
-        self.likelihood = ConvolvedLikelihood(operator, observation, sigma_noise, covariance, spectrum)
+        sigma_data = getattr(model, "sigma_data", None)
+        self.likelihood = ConvolvedLikelihood(operator, observation, sigma_noise, covariance, spectrum,
+                                              data_variance=sigma_data**2 if sigma_data else None)
         self.network_count = 0
 
     def prior(self, x: Tensor, t: Tensor) -> Tensor:
@@ -153,11 +155,9 @@ def data_in_prior_units(operator, observations: Tensor, noise_sigma: Tensor,
     return observations / normalisation.scale, noise_sigma / normalisation.scale
 
 
-def likelihood_covariance(solver: str, likelihood: dict[str, Any] | None) -> str:
-    """The convolved-likelihood covariance ``solver`` samples with: the setting's for the
-    explicit solvers, eq. 19's (``identity``) for the implicit one, whose step is derived for it."""
-    if solver in LIKELIHOOD_SPLIT_SOLVERS:
-        return "identity"
+def likelihood_covariance(likelihood: dict[str, Any] | None) -> str:
+    """The convolved-likelihood covariance every solver samples with: ``identity`` (eq. 19)
+    or ``exact`` (the explicit solvers through the score, the implicit one through its step)."""
     return (likelihood or {}).get("covariance", "identity")
 
 
@@ -176,8 +176,8 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
     N uniform Euler-Maruyama steps). With
     ``cost``, the network evaluations and operator applications per sample are added to it.
     ``likelihood``: the :class:`ConvolvedLikelihood` settings (``covariance``: ``identity``,
-    eq. 19, or ``exact``, beyond the paper, for the explicit solvers; the implicit solver's
-    step keeps eq. 19).
+    eq. 19; ``exact`` or ``tweedie``, beyond the paper, for every solver, with the spectrum
+    of A^T A of each lens computed once here).
 
     ``observations`` and ``noise_sigma`` are in the image's brightness unit; the sampling runs
     in the prior's units (:func:`data_in_prior_units`). Returns samples (S, n_samples, M, M)
@@ -196,7 +196,8 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
     chunks = range(0, len(pairs), max_batch)
     taken = 0
     spectra = None
-    if likelihood_covariance(solver, likelihood) == "exact":
+    covariance = likelihood_covariance(likelihood)
+    if covariance != "identity":
         # A^T A of each lens once, shared by its samples (likelihood module docstring)
         parts = [normal_spectrum(LensingOperator(
             simulator, torch.as_tensor(lens_parameters[[s]], dtype=dtype, device=device),
@@ -212,7 +213,7 @@ def sample_sources(model: ScoreUNet, simulator: LensSimulator, lens_parameters: 
         y, sigma_n = data_in_prior_units(op, torch.as_tensor(observations[idx], dtype=dtype, device=device),
                                          torch.as_tensor(noise_sigma[idx], dtype=dtype, device=device),
                                          normalisation)
-        score = PosteriorScore(model, op, y, sigma_n, "exact" if spectra else "identity",
+        score = PosteriorScore(model, op, y, sigma_n, covariance,
                                (*spectra, torch.as_tensor(idx, device=device)) if spectra else None)
         # the implicit solver needs no stability refinement: skip the power iteration
         refine = stability_refinement and solver not in LIKELIHOOD_SPLIT_SOLVERS
@@ -295,6 +296,6 @@ def sample_mocks(model: ScoreUNet, mocks: ScoreLensSet, settings: SdeSettings, s
                "lens": lens, "technique2_probability": p_n, "n_dim": n_dim,
                "sigma_min": sde.sigma_min, "sigma_max": sde.sigma_max,
                "solver_options": settings.options(solver),
-               "likelihood_covariance": likelihood_covariance(solver, settings.likelihood),
+               "likelihood_covariance": likelihood_covariance(settings.likelihood),
                "lens_parameter_names": list(LENS_PARAMETER_NAMES),
                "source_parameter_names": list(SOURCE_PARAMETER_NAMES)})

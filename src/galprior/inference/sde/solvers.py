@@ -265,6 +265,10 @@ def imex_euler_maruyama(score: ScoreFn, sde: VESDE, x: Tensor, n_steps: int,
         if likelihood is None:
             x = rhs
             continue
+        if likelihood.covariance != "identity":
+            x = likelihood.implicit_step(rhs, phi * h, math.sqrt(sigma2[i + 1]), noise_correction, generator,
+                                         x=x, prior=prior, sigma=math.sqrt(sigma2[i]))
+            continue
         w = phi * h / likelihood.variance(_times(x, math.sqrt(sigma2[i + 1])))
         rhs = rhs + _broadcast(w, x) * likelihood.adjoint_observation()
         if noise_correction > 0:
@@ -321,6 +325,7 @@ def solve(solver: str, score: ScoreFn, sde: VESDE, shape: tuple[int, ...], n_ste
         prior_score = score
 
         def score(x: Tensor, t: Tensor) -> Tensor:
-            return prior_score(x, t) + likelihood.score(x, sde.sigma(t))
+            prior = prior_score(x, t)
+            return prior + likelihood.score(x, sde.sigma(t), prior)
     x = sde.prior_sample(shape, generator=generator, dtype=dtype).to(device)
     return SOLVERS[solver](score, sde, x, n_steps, generator=generator, progress=progress, **options)
