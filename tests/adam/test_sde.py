@@ -361,22 +361,6 @@ class _Informative(_Scaled):
         self.mean = self.cov @ (self.mu0 / self.v0 + self.A.T @ self.y / self.noise**2)
 
 
-def test_tweedie_likelihood_samples_the_posterior_where_the_prior_is_informative():
-    # with a prior as informative as the data the convolved likelihood, even with its exact
-    # covariance, narrows the posterior (it takes x_0 | x_t ~ N(x_t, sigma^2), ignoring the
-    # prior); the Tweedie form (mean A D(x_t), covariance sigma_N^2 + sigma^2 J A A^T) is exact
-    # for an isotropic Gaussian prior, and Euler-Maruyama then recovers the posterior
-    sde = VESDE(1e-3, 20.0)
-    problem = _Informative(d=4, m=4, prior_var=0.05, noise=0.2, seed=3, gain=1.0)
-    x = solve("euler_maruyama", problem.covariance_score(sde, "tweedie", 3000), sde, (3000, 4), 800,
-              generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    problem.check(x)
-    x = solve("euler_maruyama", problem.covariance_score(sde, "exact", 3000), sde, (3000, 4), 800,
-              generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    ratio = (torch.cov(x.T).diag() / problem.cov.diag()).sqrt()
-    assert (ratio < 0.92).all(), ratio
-
-
 def test_imex_exact_step_samples_the_posterior_where_eq19_does_not():
     # the exact covariance's implicit step (diagonal in the eigenbasis of A^T A) on the broad
     # prior with A A^T = 4, in 40 steps instead of Euler-Maruyama's 800
@@ -444,16 +428,24 @@ def test_normal_spectrum_of_a_lensing_operator():
         normal_spectrum(LensingOperator(sim, lens, source, (65, 65)))
 
 
-def test_exact_covariance_sampler_matches_the_posterior_where_eq19_does_not():
+@pytest.mark.parametrize("make_problem, right, wrong, narrower", [
     # a broad prior (app. A's regime) with A A^T = 4: the exact convolved likelihood is then
-    # the exact p_t(y | x_t) and Euler-Maruyama recovers the posterior; eq. 19 does not
+    # the exact p_t(y | x_t); eq. 19 overweights the likelihood while sigma(t) dominates
+    (lambda: _Scaled(d=4, m=4, prior_var=1e4, noise=0.3, seed=3, gain=2.0), "exact", "identity", 0.85),
+    # a prior as informative as the data: the convolved likelihood, even with its exact
+    # covariance, narrows the posterior (it takes x_0 | x_t ~ N(x_t, sigma^2), ignoring the
+    # prior); the Tweedie form (mean A D(x_t), covariance sigma_N^2 + sigma^2 J A A^T) is
+    # exact for an isotropic Gaussian prior
+    (lambda: _Informative(d=4, m=4, prior_var=0.05, noise=0.2, seed=3, gain=1.0), "tweedie", "exact", 0.92),
+], ids=["broad-prior", "informative-prior"])
+def test_the_right_likelihood_form_samples_the_posterior_where_the_other_narrows_it(make_problem, right, wrong,
+                                                                                  narrower):
     sde = VESDE(1e-3, 20.0)
-    problem = _Scaled(d=4, m=4, prior_var=1e4, noise=0.3, seed=3, gain=2.0)
-    x = solve("euler_maruyama", problem.covariance_score(sde, "exact", 3000), sde, (3000, 4), 800,
+    problem = make_problem()
+    x = solve("euler_maruyama", problem.covariance_score(sde, right, 3000), sde, (3000, 4), 800,
               generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     problem.check(x)
-    x = solve("euler_maruyama", problem.covariance_score(sde, "identity", 3000), sde, (3000, 4), 800,
+    x = solve("euler_maruyama", problem.covariance_score(sde, wrong, 3000), sde, (3000, 4), 800,
               generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    # eq. 19 overweights the likelihood while sigma(t) dominates: ~25 % too narrow here
     ratio = (torch.cov(x.T).diag() / problem.cov.diag()).sqrt()
-    assert (ratio < 0.85).all(), ratio
+    assert (ratio < narrower).all(), ratio
