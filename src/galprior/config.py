@@ -244,6 +244,20 @@ def check_adam(adam: dict[str, Any]) -> None:
             f"adam.source_size ({adam['source_size']}) must be divisible by 2^{levels - 1}: "
             f"adam.score_model.architecture.channel_multipliers has {levels} resolutions, each half the last"
         )
+    covariance = adam["sde"]["likelihood"]["covariance"]
+    if covariance != "identity":
+        from galprior.lensing.operator import DENSE_SPECTRUM_LIMIT   # torch: only for these forms
+
+        if adam["source_size"] ** 2 > DENSE_SPECTRUM_LIMIT:
+            raise ConfigError(
+                f"adam.sde.likelihood.covariance {covariance!r} needs a dense A^T A of the source, at most "
+                f"{DENSE_SPECTRUM_LIMIT} pixels, but adam.source_size is {adam['source_size']}: set it to "
+                f"'identity' (eq. 19, the paper's) for sources above 64^2"
+            )
+    if covariance == "tweedie" and adam["score_model"]["architecture"]["preconditioning"] != "edm":
+        raise ConfigError("adam.sde.likelihood.covariance 'tweedie' takes the training pixel variance from "
+                          "adam.score_model.architecture.preconditioning: edm (sigma_data); use 'exact' or "
+                          "'identity' with another preconditioning")
 
 
 # -- cross-field constraints the rules rely on (each refused by name at start-up) ---------

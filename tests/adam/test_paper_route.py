@@ -81,6 +81,17 @@ def test_a_source_size_the_network_cannot_halve_stops_at_start_up():
         check_config(config)
 
 
+def test_a_likelihood_form_the_source_or_network_cannot_take_stops_at_start_up():
+    config = load_config(ROOT / "config" / "config.yaml", check=False)
+    config["adam"]["source_size"] = 128   # above the dense spectrum's 64^2
+    with pytest.raises(ConfigError, match=r"adam.sde.likelihood.covariance 'tweedie' needs a dense A\^T A"):
+        check_config(config)
+    config = load_config(ROOT / "config" / "config.yaml", check=False)
+    config["adam"]["score_model"]["architecture"]["preconditioning"] = "none"
+    with pytest.raises(ConfigError, match="preconditioning: edm"):
+        check_config(config)
+
+
 @pytest.mark.parametrize("name", ["unit_peak", "smith2022"])
 def test_the_likelihood_in_the_priors_units_is_the_brightness_likelihood(small_lens, name):
     """Eq. 19 for the brightness s = scale x + offset, N(y | A s_t, sigma_N^2 + scale^2 sigma_t^2),
@@ -141,4 +152,5 @@ def test_a_source_size_that_does_not_divide_the_stamps_keeps_the_surface_brightn
     # ... and the start-up check of the default network takes it
     config = load_config(ROOT / "config" / "config.yaml", check=False)
     config["adam"]["source_size"] = source_size
+    config["adam"]["sde"]["likelihood"]["covariance"] = "identity"   # 96^2 is above the dense spectrum's limit
     check_adam(config["adam"])

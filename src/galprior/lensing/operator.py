@@ -122,9 +122,9 @@ def normal_spectrum(operator: LensingOperator) -> tuple[Tensor, Tensor]:
     at most :data:`DENSE_SPECTRUM_LIMIT`."""
     n = math.prod(operator.source_shape)
     if n > DENSE_SPECTRUM_LIMIT:
-        raise ValueError(f"the exact convolved covariance needs a dense A^T A of the {n}-pixel source; "
-                         f"at most {DENSE_SPECTRUM_LIMIT} pixels are supported: use covariance 'identity' "
-                         f"(eq. 19) for larger sources")
+        raise ValueError(f"the exact and Tweedie likelihood forms need a dense A^T A of the {n}-pixel source; "
+                         f"at most {DENSE_SPECTRUM_LIMIT} pixels are supported: set adam.sde.likelihood.covariance "
+                         f"to 'identity' (eq. 19) for larger sources")
     a = operator.matrix()
     values, vectors = torch.linalg.eigh(a.transpose(-1, -2) @ a)
     return vectors, values.clamp_min(0.0)
