@@ -180,13 +180,18 @@ class ConvolvedLikelihood:
         """sigma_N^2 + sigma(t)^2 per batch item (B,). Unit: image unit^2."""
         return (self.sigma_noise**2 + sigma_t**2).expand(len(self.observation))
 
+    def denoiser_gain(self, sigma2):
+        """J = sigma_data^2 / (sigma_data^2 + sigma^2): the Tweedie form's dD/dx_t for a Gaussian
+        prior of the training pixel variance, at noise variance ``sigma2`` (float or (B,))."""
+        return self.data_variance / (self.data_variance + sigma2)
+
     def score(self, x: Tensor, sigma_t: Tensor, prior: Tensor | None = None) -> Tensor:
         """The likelihood's term of the posterior score at x_t (module docstring):
         ``identity``, eq. 19: A^T (y - A x) / (sigma_N^2 + sigma_t^2), one A and one A^T;
         ``exact``: V diag(1 / (sigma_N^2 + sigma_t^2 lambda)) V^T A^T (y - A x);
         ``tweedie``: J V diag(1 / (sigma_N^2 + sigma_t^2 J lambda)) V^T A^T (y - A D), with
-        D = x + sigma_t^2 ``prior`` and J = clip(1 - sigma_t^2 <prior^2>, 0, 1) per item (the
-        network's prior score at x_t, which this form needs). ``spectrum`` = (V (L, n, n),
+        D = x + sigma_t^2 ``prior`` (the network's prior score at x_t, which this form needs) and
+        J = :meth:`denoiser_gain` of sigma_t^2. ``spectrum`` = (V (L, n, n),
         lambda (L, n), lens (B,)): the eigenvectors and eigenvalues of each of L lenses and
         the lens of each batch item."""
         if self.covariance == "identity":
@@ -195,7 +200,7 @@ class ConvolvedLikelihood:
         if self.covariance == "tweedie":
             if prior is None:
                 raise ValueError("covariance 'tweedie' needs the prior score at x_t")
-            gain = self.data_variance / (self.data_variance + var_t)
+            gain = self.denoiser_gain(var_t)
             x = x + var_t.reshape(-1, *([1] * (x.ndim - 1))) * prior
         else:
             gain = torch.ones_like(var_t)
@@ -240,8 +245,7 @@ class ConvolvedLikelihood:
         if self.covariance == "tweedie":
             if x is None or prior is None or sigma is None:
                 raise ValueError("the 'tweedie' implicit step needs x, its prior score and sigma")
-            gain = self.data_variance / (self.data_variance + sigma**2)
-            gain_next = self.data_variance / (self.data_variance + sigma_next**2)
+            gain, gain_next = self.denoiser_gain(sigma**2), self.denoiser_gain(sigma_next**2)
             shift = (x + sigma**2 * prior - gain * x).reshape(len(rhs), -1)   # D(x) - J x
         out = torch.empty_like(flat)
         for k in torch.unique(lens).tolist():

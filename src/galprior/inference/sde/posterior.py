@@ -156,8 +156,8 @@ def data_in_prior_units(operator, observations: Tensor, noise_sigma: Tensor,
 
 
 def likelihood_covariance(likelihood: dict[str, Any] | None) -> str:
-    """The convolved-likelihood covariance every solver samples with: ``identity`` (eq. 19)
-    or ``exact`` (the explicit solvers through the score, the implicit one through its step)."""
+    """The likelihood form every solver samples with: ``identity`` (eq. 19), ``exact`` or
+    ``tweedie`` (the explicit solvers through the score, the implicit one through its step)."""
     return (likelihood or {}).get("covariance", "identity")
 
 
